@@ -43,10 +43,10 @@ public sealed class LogRecordTooLongException : DlException
 }
 
 /// <summary>The peer sent something that violates the wire protocol; the connection is closed.</summary>
-public sealed class ProtocolViolationException : DlException
+public sealed class WireProtocolException : DlException
 {
     /// <summary>Creates the exception.</summary>
-    public ProtocolViolationException(string message) : base(StatusCode.ProtocolError, message) { }
+    public WireProtocolException(string message) : base(StatusCode.ProtocolError, message) { }
 }
 
 /// <summary>The ledger was fenced: a recovering writer took it over, so this writer's adds are refused.

@@ -1,0 +1,393 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using DistributedLog.Bookie.Wire;
+using DistributedLog.Protocol.Errors;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Bookie.Client;
+
+/// <summary>
+/// One multiplexed connection to one bookie. Callers write whole frames into an in-memory pipe under a short lock
+/// (no I/O under the lock); a send loop moves everything queued to the socket with as few system calls as possible;
+/// a receive loop matches responses to pending requests by id. A broken connection fails every pending request
+/// with <c>BookieUnavailable</c> and is replaced by the <see cref="BookieClient"/> on next use.
+/// </summary>
+internal sealed class BookieChannel : IAsyncDisposable
+{
+    private readonly BookieClientOptions _options;
+    private readonly ILogger _logger;
+    private readonly Socket _socket;
+    private readonly Pipe _outbound = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 64 * 1024,
+        useSynchronizationContext: false));
+    private readonly object _writeGate = new();
+    private readonly object _pendingGate = new();
+    private readonly Dictionary<ulong, PendingRequest> _pending = [];
+    private readonly ConcurrentBag<PendingRequest> _pool = [];
+    private readonly SemaphoreSlim _slots;
+    private readonly CancellationTokenSource _closed = new();
+    private ulong _nextRequestId;
+    private Task _loops = Task.CompletedTask;
+
+    private BookieChannel(string bookieId, Socket socket, BookieClientOptions options, ILogger logger)
+    {
+        BookieId = bookieId;
+        _socket = socket;
+        _options = options;
+        _logger = logger;
+        _slots = new SemaphoreSlim(options.MaxInflightPerConnection, options.MaxInflightPerConnection);
+    }
+
+    public string BookieId { get; }
+
+    /// <summary>The state the bookie reported in the handshake.</summary>
+    public BookieState HandshakeState { get; private set; }
+
+    public bool IsClosed => _closed.IsCancellationRequested;
+
+    public static async Task<BookieChannel> ConnectAsync(string bookieId, EndPoint endpoint, BookieClientOptions options, ILogger logger,
+        CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var channel = new BookieChannel(bookieId, socket, options, logger);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.ConnectTimeout);
+            await socket.ConnectAsync(endpoint, timeout.Token);
+            channel.StartLoops();
+            var reply = await channel.SendAsync(BookieOp.Handshake, 0, 8, static (span, _) =>
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(span, BookieProtocol.Magic);
+                BinaryPrimitives.WriteUInt16LittleEndian(span[4..], BookieProtocol.Version);
+                BinaryPrimitives.WriteUInt16LittleEndian(span[6..], BookieProtocol.Version);
+            }, 0, options.ConnectTimeout, timeout.Token);
+            if (reply.Status != StatusCode.Success)
+            {
+                throw new BookieException(reply.Status, $"Bookie {bookieId} refused the handshake ({reply.Status}).");
+            }
+
+            channel.HandshakeState = (BookieState)reply.B;
+            string servedId = reply.Payload is null ? "" : Encoding.UTF8.GetString(reply.Payload);
+            if (servedId != bookieId)
+            {
+                logger.LogDebug("Bookie at {Endpoint} calls itself {Served} (asked for {Asked})", endpoint, servedId, bookieId);
+            }
+
+            return channel;
+        }
+        catch (Exception e)
+        {
+            await channel.DisposeAsync();
+            if (e is BookieException)
+            {
+                throw;
+            }
+
+            throw new BookieException(StatusCode.BookieUnavailable, $"Cannot connect to bookie {bookieId} ({endpoint}): {e.Message}", e);
+        }
+    }
+
+    /// <summary>Body writer of a request: fills exactly the body length it was given.</summary>
+    public delegate void BodyWriter<TState>(Span<byte> body, TState state);
+
+    /// <summary>Sends a request and waits for its response (or a timeout, or the connection's loss).</summary>
+    public async ValueTask<BookieReply> SendAsync<TState>(BookieOp op, byte flags, int bodyLength, BodyWriter<TState> writeBody, TState state,
+        TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (!_slots.Wait(0))
+        {
+            await _slots.WaitAsync(cancellationToken);
+        }
+
+        PendingRequest request;
+        try
+        {
+            request = Register(timeout);
+            if (IsClosed)
+            {
+                Fail(request, StatusCode.BookieUnavailable);
+            }
+            else
+            {
+                WriteFrame(op, flags, request.RequestId, bodyLength, writeBody, state);
+            }
+        }
+        catch
+        {
+            _slots.Release();
+            throw;
+        }
+
+        CancellationTokenRegistration registration = default;
+        if (cancellationToken.CanBeCanceled)
+        {
+            registration = cancellationToken.UnsafeRegister(static (s, _) =>
+            {
+                var (channel, pending) = ((BookieChannel, PendingRequest))s!;
+                channel.Fail(pending, StatusCode.Interrupted);
+            }, (this, request));
+        }
+
+        try
+        {
+            return await request.Task;
+        }
+        finally
+        {
+            await registration.DisposeAsync();
+            _slots.Release();
+        }
+    }
+
+    private void WriteFrame<TState>(BookieOp op, byte flags, ulong requestId, int bodyLength, BodyWriter<TState> writeBody, TState state)
+    {
+        int total = BookieProtocol.LengthPrefixSize + BookieProtocol.HeaderSize + bodyLength;
+        lock (_writeGate)
+        {
+            var writer = _outbound.Writer;
+            Span<byte> span = writer.GetSpan(total);
+            int offset = BookieProtocol.WriteHeader(span, bodyLength, (byte)op, flags, requestId);
+            writeBody(span.Slice(offset, bodyLength), state);
+            writer.Advance(total);
+            // The pipe never pauses (pauseWriterThreshold 0), so this completes synchronously.
+            writer.FlushAsync().GetAwaiter().GetResult();
+        }
+    }
+
+    private PendingRequest Register(TimeSpan timeout)
+    {
+        if (!_pool.TryTake(out var request))
+        {
+            request = new PendingRequest();
+        }
+
+        ulong id = Interlocked.Increment(ref _nextRequestId);
+        request.Arm(this, id, Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency));
+        lock (_pendingGate)
+        {
+            _pending.Add(id, request);
+        }
+
+        return request;
+    }
+
+    internal void Return(PendingRequest request) => _pool.Add(request);
+
+    private void Fail(PendingRequest request, StatusCode status)
+    {
+        lock (_pendingGate)
+        {
+            if (!_pending.Remove(request.RequestId, out var found) || !ReferenceEquals(found, request))
+            {
+                return;
+            }
+        }
+
+        request.TryComplete(new BookieReply(status, 0, 0, 0, null));
+    }
+
+    private void StartLoops()
+    {
+        var stream = new NetworkStream(_socket, ownsSocket: false);
+        _loops = Task.WhenAll(SendLoopAsync(stream), ReceiveLoopAsync(stream), TimeoutLoopAsync());
+    }
+
+    private async Task SendLoopAsync(NetworkStream stream)
+    {
+        var reader = _outbound.Reader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(_closed.Token);
+                var buffer = result.Buffer;
+                foreach (var segment in buffer)
+                {
+                    await stream.WriteAsync(segment, _closed.Token);
+                }
+
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            Close(e.Message);
+        }
+    }
+
+    private async Task ReceiveLoopAsync(NetworkStream stream)
+    {
+        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: 64 * 1024));
+        string reason = "the bookie closed the connection";
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(_closed.Token);
+                var buffer = result.Buffer;
+                while (TryTakeResponse(ref buffer))
+                {
+                }
+
+                input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or WireProtocolException)
+        {
+            reason = e.Message;
+        }
+        finally
+        {
+            await input.CompleteAsync();
+            Close(reason);
+        }
+    }
+
+    private bool TryTakeResponse(ref ReadOnlySequence<byte> buffer)
+    {
+        const int fixedSize = BookieProtocol.LengthPrefixSize + BookieProtocol.HeaderSize + BookieProtocol.ResponseFixedSize;
+        if (buffer.Length < fixedSize)
+        {
+            return false;
+        }
+
+        Span<byte> head = stackalloc byte[fixedSize];
+        buffer.Slice(0, fixedSize).CopyTo(head);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(head);
+        if (length < BookieProtocol.HeaderSize + BookieProtocol.ResponseFixedSize || length > BookieProtocol.MaxFrameSize)
+        {
+            throw new WireProtocolException($"bookie {BookieId} sent a frame of length {length}");
+        }
+
+        if (buffer.Length < BookieProtocol.LengthPrefixSize + length)
+        {
+            return false;
+        }
+
+        ulong requestId = BinaryPrimitives.ReadUInt64LittleEndian(head[8..]);
+        var status = (StatusCode)BinaryPrimitives.ReadInt32LittleEndian(head[16..]);
+        long a = BinaryPrimitives.ReadInt64LittleEndian(head[20..]);
+        long b = BinaryPrimitives.ReadInt64LittleEndian(head[28..]);
+        long c = BinaryPrimitives.ReadInt64LittleEndian(head[36..]);
+        int payloadLength = length - BookieProtocol.HeaderSize - BookieProtocol.ResponseFixedSize;
+        PendingRequest? request;
+        lock (_pendingGate)
+        {
+            _pending.Remove(requestId, out request);
+        }
+
+        if (request is not null)
+        {
+            byte[]? payload = null;
+            if (payloadLength > 0)
+            {
+                payload = new byte[payloadLength];
+                buffer.Slice(fixedSize, payloadLength).CopyTo(payload);
+            }
+
+            request.TryComplete(new BookieReply(status, a, b, c, payload));
+        }
+
+        buffer = buffer.Slice(BookieProtocol.LengthPrefixSize + length);
+        return true;
+    }
+
+    private async Task TimeoutLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+        var expired = new List<PendingRequest>();
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_closed.Token))
+            {
+                long now = Stopwatch.GetTimestamp();
+                lock (_pendingGate)
+                {
+                    foreach (var request in _pending.Values)
+                    {
+                        if (request.Deadline < now)
+                        {
+                            expired.Add(request);
+                        }
+                    }
+                }
+
+                foreach (var request in expired)
+                {
+                    Fail(request, StatusCode.Timeout);
+                }
+
+                expired.Clear();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Close(string reason)
+    {
+        if (_closed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        _logger.LogDebug("Connection to bookie {Bookie} closed: {Reason}", BookieId, reason);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        PendingRequest[] pending;
+        lock (_pendingGate)
+        {
+            pending = [.. _pending.Values];
+            _pending.Clear();
+        }
+
+        foreach (var request in pending)
+        {
+            request.TryComplete(new BookieReply(StatusCode.BookieUnavailable, 0, 0, 0, null));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Close("closed by the client");
+        _outbound.Writer.Complete();
+        try
+        {
+            await _loops;
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+
+        _socket.Dispose();
+    }
+}

@@ -1,0 +1,273 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using DistributedLog.Bookie.Wire;
+using DistributedLog.Protocol.Errors;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DistributedLog.Bookie.Client;
+
+/// <summary>
+/// Talks to bookies: one reused, pipelined connection per bookie, any number of requests in flight on it, responses
+/// matched by request id. Bookies are named by id <c>host:port</c>. Failures come back as a <see cref="StatusCode"/>
+/// in the result (a lost connection is <c>BookieUnavailable</c>, a missing response <c>Timeout</c>), so that the
+/// replication layer can react per bookie without exceptions on its hot path. Thread-safe.
+/// </summary>
+public sealed class BookieClient : IAsyncDisposable
+{
+    private readonly BookieClientOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, Lazy<Task<BookieChannel>>> _channels = new();
+    private readonly ConcurrentDictionary<string, long> _failedUntil = new();
+    private volatile bool _disposed;
+
+    /// <summary>Creates a client.</summary>
+    public BookieClient(BookieClientOptions? options = null)
+    {
+        _options = options ?? new BookieClientOptions();
+        _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<BookieClient>();
+    }
+
+    /// <summary>Adds a packaged entry to a ledger on a bookie.</summary>
+    /// <param name="bookieId">The bookie (<c>host:port</c>).</param>
+    /// <param name="masterKey">The ledger's master key (writer token), at most 64 bytes.</param>
+    /// <param name="packagedEntry">The entry, built with <see cref="PackagedEntry.Write"/>.</param>
+    /// <param name="recovery">A recovery add: allowed on a fenced ledger and on a read-only bookie.</param>
+    /// <param name="cancellationToken">Cancels the wait (the add may still happen).</param>
+    public async ValueTask<BookieAddResult> AddEntryAsync(string bookieId, ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry,
+        bool recovery = false, CancellationToken cancellationToken = default)
+    {
+        if (masterKey.Length > BookieProtocol.MaxMasterKeyLength)
+        {
+            throw new ArgumentException($"Master keys are at most {BookieProtocol.MaxMasterKeyLength} bytes.", nameof(masterKey));
+        }
+
+        long ledgerId = PackagedEntry.LedgerId(packagedEntry.Span);
+        long entryId = PackagedEntry.EntryId(packagedEntry.Span);
+        var reply = await SendAsync(bookieId, BookieOp.AddEntry, recovery ? BookieProtocol.FlagRecoveryAdd : (byte)0,
+            1 + masterKey.Length + packagedEntry.Length,
+            static (span, s) =>
+            {
+                span[0] = (byte)s.masterKey.Length;
+                s.masterKey.Span.CopyTo(span[1..]);
+                s.packagedEntry.Span.CopyTo(span[(1 + s.masterKey.Length)..]);
+            },
+            (masterKey, packagedEntry), _options.RequestTimeout, cancellationToken);
+        return new BookieAddResult(reply.Status, ledgerId, entryId);
+    }
+
+    /// <summary>Reads an entry (entry id -1: the last entry the bookie has). With <paramref name="fence"/> the ledger is fenced first.</summary>
+    public async ValueTask<BookieReadResult> ReadEntryAsync(string bookieId, long ledgerId, long entryId, bool fence = false,
+        ReadOnlyMemory<byte> masterKey = default, CancellationToken cancellationToken = default)
+    {
+        var reply = await SendAsync(bookieId, BookieOp.ReadEntry, fence ? BookieProtocol.FlagFence : (byte)0, 17 + masterKey.Length,
+            static (span, s) =>
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(span, s.ledgerId);
+                BinaryPrimitives.WriteInt64LittleEndian(span[8..], s.entryId);
+                span[16] = (byte)s.masterKey.Length;
+                s.masterKey.Span.CopyTo(span[17..]);
+            },
+            (ledgerId, entryId, masterKey), _options.RequestTimeout, cancellationToken);
+        return ToReadResult(bookieId, ledgerId, reply);
+    }
+
+    /// <summary>
+    /// Waits until the bookie's LAC for the ledger reaches <paramref name="entryId"/> (then returns that entry, if this bookie
+    /// holds it) or <paramref name="timeout"/> passes (status <c>Timeout</c>, with the current LAC).
+    /// </summary>
+    public async ValueTask<BookieReadResult> LongPollReadAsync(string bookieId, long ledgerId, long entryId, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
+    {
+        uint timeoutMs = (uint)Math.Clamp(timeout.TotalMilliseconds, 0, uint.MaxValue);
+        var reply = await SendAsync(bookieId, BookieOp.LongPollRead, 0, 20,
+            static (span, s) =>
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(span, s.ledgerId);
+                BinaryPrimitives.WriteInt64LittleEndian(span[8..], s.entryId);
+                BinaryPrimitives.WriteUInt32LittleEndian(span[16..], s.timeoutMs);
+            },
+            (ledgerId, entryId, timeoutMs), timeout + _options.RequestTimeout, cancellationToken);
+        return ToReadResult(bookieId, ledgerId, reply);
+    }
+
+    /// <summary>Reads the ledger's LAC and last entry id as the bookie knows them.</summary>
+    public async ValueTask<BookieLacResult> ReadLacAsync(string bookieId, long ledgerId, CancellationToken cancellationToken = default)
+    {
+        var reply = await SendAsync(bookieId, BookieOp.ReadLac, 0, 8,
+            static (span, id) => BinaryPrimitives.WriteInt64LittleEndian(span, id), ledgerId, _options.RequestTimeout, cancellationToken);
+        return new BookieLacResult(reply.Status, reply.B, reply.C);
+    }
+
+    /// <summary>Fences the ledger on the bookie (durably) and returns its LAC and last entry id.</summary>
+    public async ValueTask<BookieLacResult> FenceAsync(string bookieId, long ledgerId, ReadOnlyMemory<byte> masterKey,
+        CancellationToken cancellationToken = default)
+    {
+        var reply = await SendAsync(bookieId, BookieOp.Fence, 0, 9 + masterKey.Length,
+            static (span, s) =>
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(span, s.ledgerId);
+                span[8] = (byte)s.masterKey.Length;
+                s.masterKey.Span.CopyTo(span[9..]);
+            },
+            (ledgerId, masterKey), _options.RequestTimeout, cancellationToken);
+        return new BookieLacResult(reply.Status, reply.B, reply.C);
+    }
+
+    /// <summary>Deletes the ledger on the bookie.</summary>
+    public async ValueTask<StatusCode> DeleteLedgerAsync(string bookieId, long ledgerId, CancellationToken cancellationToken = default)
+    {
+        var reply = await SendAsync(bookieId, BookieOp.DeleteLedger, 0, 8,
+            static (span, id) => BinaryPrimitives.WriteInt64LittleEndian(span, id), ledgerId, _options.RequestTimeout, cancellationToken);
+        return reply.Status;
+    }
+
+    /// <summary>Checks that the bookie answers, and whether it is writable.</summary>
+    public async ValueTask<BookiePingResult> PingAsync(string bookieId, CancellationToken cancellationToken = default)
+    {
+        var reply = await SendAsync(bookieId, BookieOp.Ping, 0, 0, static (_, _) => { }, 0, _options.RequestTimeout, cancellationToken);
+        return new BookiePingResult(reply.Status, (BookieState)reply.A);
+    }
+
+    /// <summary>Closes the connection to one bookie (the next request reconnects).</summary>
+    public async ValueTask DisconnectAsync(string bookieId)
+    {
+        if (_channels.TryRemove(bookieId, out var lazy) && lazy.IsValueCreated)
+        {
+            try
+            {
+                await (await lazy.Value).DisposeAsync();
+            }
+            catch (BookieException)
+            {
+            }
+        }
+    }
+
+    private static BookieReadResult ToReadResult(string bookieId, long ledgerId, BookieReply reply)
+    {
+        if (reply.Status != StatusCode.Success || reply.Payload is null)
+        {
+            var status = reply.Status == StatusCode.Success ? StatusCode.NoSuchEntry : reply.Status;
+            return new BookieReadResult(status, ledgerId, reply.B, reply.C, ReadOnlyMemory<byte>.Empty);
+        }
+
+        // Verify here, so a corrupt replica is reported and never handed up as good data.
+        if (PackagedEntry.Validate(reply.Payload) is not null || PackagedEntry.LedgerId(reply.Payload) != ledgerId
+            || PackagedEntry.EntryId(reply.Payload) != reply.B)
+        {
+            return new BookieReadResult(StatusCode.ChecksumFailed, ledgerId, reply.B, reply.C, ReadOnlyMemory<byte>.Empty);
+        }
+
+        return new BookieReadResult(StatusCode.Success, ledgerId, reply.B, reply.C, reply.Payload);
+    }
+
+    private async ValueTask<BookieReply> SendAsync<TState>(string bookieId, BookieOp op, byte flags, int bodyLength,
+        BookieChannel.BodyWriter<TState> writeBody, TState state, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        BookieChannel channel;
+        try
+        {
+            channel = await GetChannelAsync(bookieId, cancellationToken);
+        }
+        catch (BookieException e)
+        {
+            _logger.LogDebug("Bookie {Bookie} unavailable: {Message}", bookieId, e.Message);
+            return new BookieReply(e.Code, 0, 0, 0, null);
+        }
+
+        return await channel.SendAsync(op, flags, bodyLength, writeBody, state, timeout, cancellationToken);
+    }
+
+    private async ValueTask<BookieChannel> GetChannelAsync(string bookieId, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var lazy = _channels.GetOrAdd(bookieId, id => new Lazy<Task<BookieChannel>>(() => ConnectAsync(id)));
+            BookieChannel channel;
+            try
+            {
+                channel = await lazy.Value.WaitAsync(cancellationToken);
+            }
+            catch (BookieException)
+            {
+                _channels.TryRemove(KeyValuePair.Create(bookieId, lazy));
+                throw;
+            }
+
+            if (!channel.IsClosed)
+            {
+                return channel;
+            }
+
+            if (_channels.TryRemove(KeyValuePair.Create(bookieId, lazy)))
+            {
+                _ = channel.DisposeAsync().AsTask();
+            }
+        }
+    }
+
+    private async Task<BookieChannel> ConnectAsync(string bookieId)
+    {
+        if (_failedUntil.TryGetValue(bookieId, out long until) && Stopwatch.GetTimestamp() < until)
+        {
+            throw new BookieException(StatusCode.BookieUnavailable, $"Bookie {bookieId} failed recently; not retrying yet.");
+        }
+
+        try
+        {
+            var endpoint = await ResolveAsync(bookieId);
+            var channel = await BookieChannel.ConnectAsync(bookieId, endpoint, _options, _logger, CancellationToken.None);
+            _failedUntil.TryRemove(bookieId, out _);
+            return channel;
+        }
+        catch (BookieException)
+        {
+            _failedUntil[bookieId] = Stopwatch.GetTimestamp() + (long)(_options.ReconnectBackoff.TotalSeconds * Stopwatch.Frequency);
+            throw;
+        }
+    }
+
+    private static async Task<EndPoint> ResolveAsync(string bookieId)
+    {
+        int colon = bookieId.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(bookieId.AsSpan(colon + 1), out int port) || port is <= 0 or > 65535)
+        {
+            throw new BookieException(StatusCode.BadRequest, $"Bookie id '{bookieId}' is not host:port.");
+        }
+
+        string host = bookieId[..colon].Trim('[', ']');
+        if (IPAddress.TryParse(host, out var address))
+        {
+            return new IPEndPoint(address, port);
+        }
+
+        try
+        {
+            var addresses = await Dns.GetHostAddressesAsync(host);
+            return new IPEndPoint(addresses[0], port);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IndexOutOfRangeException)
+        {
+            throw new BookieException(StatusCode.BookieUnavailable, $"Cannot resolve bookie host '{host}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Closes every connection; pending requests fail with <c>BookieUnavailable</c>.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _disposed = true;
+        foreach (var lazy in _channels.Values)
+        {
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+            {
+                await lazy.Value.Result.DisposeAsync();
+            }
+        }
+
+        _channels.Clear();
+    }
+}

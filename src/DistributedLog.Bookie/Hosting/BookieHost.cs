@@ -1,0 +1,99 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using DistributedLog.Bookie.Server;
+using DistributedLog.Bookie.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DistributedLog.Bookie.Hosting;
+
+/// <summary>
+/// A running bookie: ledger storage, the <see cref="Bookie"/> (journal replayed) and its TCP server, composed from
+/// <see cref="BookieHostOptions"/>. Used by <c>dlog bookie</c>, the sandbox and in-process tests.
+/// </summary>
+public sealed class BookieHost : IAsyncDisposable
+{
+    private BookieHost(Bookie bookie, BookieServer server)
+    {
+        Bookie = bookie;
+        Server = server;
+    }
+
+    /// <summary>The bookie.</summary>
+    public Bookie Bookie { get; }
+
+    /// <summary>Its server.</summary>
+    public BookieServer Server { get; }
+
+    /// <summary>The bookie's id (<c>host:port</c>), by which clients name it.</summary>
+    public string BookieId => Bookie.Id;
+
+    /// <summary>Opens the data directories, recovers, and starts serving.</summary>
+    public static async Task<BookieHost> StartAsync(BookieHostOptions options, ILoggerFactory? loggerFactory = null,
+        IMeterFactory? meterFactory = null, CancellationToken cancellationToken = default)
+    {
+        loggerFactory ??= NullLoggerFactory.Instance;
+        if (!IPAddress.TryParse(options.Host, out var address))
+        {
+            throw new ArgumentException($"'{options.Host}' is not an IP address to listen on.", nameof(options));
+        }
+
+        if (options.Port is < 0 or > 65535)
+        {
+            throw new ArgumentException($"Port {options.Port} is outside 0..65535.", nameof(options));
+        }
+
+        string ledgerDirectory = options.LedgerDirectory ?? Path.Combine(options.DataDirectory, "ledgers");
+        string journalDirectory = options.JournalDirectory ?? Path.Combine(options.DataDirectory, "journal");
+        Directory.CreateDirectory(ledgerDirectory);
+        Directory.CreateDirectory(journalDirectory);
+
+        var server = new BookieServer(new IPEndPoint(address, options.Port), loggerFactory);
+        string bookieId = $"{options.Host}:{server.Endpoint.Port}";
+        ILedgerStorage? storage = null;
+        try
+        {
+            storage = DbLedgerStorage.Open(new LedgerStorageOptions
+            {
+                Directory = ledgerDirectory,
+                WriteCacheSize = options.WriteCacheSize,
+                EntryLogSizeLimit = options.EntryLogSizeLimit,
+                FaultInjector = options.Faults,
+                LoggerFactory = loggerFactory,
+            });
+            var opened = storage;
+            storage = null; // from here on the bookie owns (and on failure disposes) the storage
+            var bookie = await Bookie.OpenAsync(new BookieOptions
+            {
+                BookieId = bookieId,
+                JournalDirectory = journalDirectory,
+                LedgerDirectory = ledgerDirectory,
+                JournalFileSize = options.JournalFileSize,
+                JournalSyncData = options.JournalSyncData,
+                FlushInterval = options.FlushInterval,
+                GcInterval = options.GcInterval,
+                MinFreeDiskBytes = options.MinFreeDiskBytes,
+                Faults = options.Faults,
+            }, opened, loggerFactory, meterFactory, cancellationToken);
+            server.Start(bookie);
+            return new BookieHost(bookie, server);
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            if (storage is not null)
+            {
+                await storage.DisposeAsync();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Stops serving, then closes the bookie (journal and storage).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await Bookie.DisposeAsync();
+    }
+}

@@ -1,0 +1,46 @@
+using DistributedLog.Bookie.IO;
+
+namespace DistributedLog.Bookie.Hosting;
+
+/// <summary>Settings of a bookie process (or an in-process bookie): where its data lives, where it listens, and its tuning.</summary>
+public sealed class BookieHostOptions
+{
+    /// <summary>Data directory; the journal goes to <c>journal/</c> and ledger storage to <c>ledgers/</c> under it unless set apart.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>Journal directory (default <c>&lt;data&gt;/journal</c>); a separate disk in production.</summary>
+    public string? JournalDirectory { get; init; }
+
+    /// <summary>Ledger storage directory (default <c>&lt;data&gt;/ledgers</c>).</summary>
+    public string? LedgerDirectory { get; init; }
+
+    /// <summary>Address to listen on. Default 127.0.0.1.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>Port to listen on; 0 picks a free one. Default 3181 (BookKeeper's).</summary>
+    public int Port { get; init; } = 3181;
+
+    /// <summary>Size of the write cache (both halves). Default 64 MiB.</summary>
+    public long WriteCacheSize { get; init; } = 64L << 20;
+
+    /// <summary>Size of each journal file. Default 64 MiB.</summary>
+    public long JournalFileSize { get; init; } = 64L << 20;
+
+    /// <summary>Size limit of an entry log file. Default 256 MiB.</summary>
+    public long EntryLogSizeLimit { get; init; } = 256L << 20;
+
+    /// <summary>Checkpoint interval. Default 10 s.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Garbage-collection interval. Default 1 min.</summary>
+    public TimeSpan GcInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Free bytes below which the bookie turns read-only. Default 256 MiB.</summary>
+    public long MinFreeDiskBytes { get; init; } = 256L << 20;
+
+    /// <summary>Make journal writes durable before acknowledging (default true).</summary>
+    public bool JournalSyncData { get; init; } = true;
+
+    /// <summary>The fault-injection seam.</summary>
+    public IFileFaultInjector Faults { get; init; } = NoFaults.Instance;
+}

@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using DistributedLog.Bookie.IO;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Bookie.Journal;
+
+public sealed partial class Journal
+{
+    private DurableFile? _current;
+    private long _currentFileId;
+    private long _currentOffset;
+    private DurableFile? _nextFile;
+    private Task? _preparing;
+    private long _nextFileId;
+    private long _batches;
+
+    /// <summary>Group-commit batches written so far.</summary>
+    public long BatchCount => Interlocked.Read(ref _batches);
+
+    /// <summary>Starts the writer thread; appends go to a new journal file after the ones replayed.</summary>
+    public void Start()
+    {
+        if (_writerThread is not null)
+        {
+            throw new InvalidOperationException("The journal is already started.");
+        }
+
+        if (_nextFileId == 0)
+        {
+            _nextFileId = ListFiles().Select(f => f.FileId).DefaultIfEmpty(0).Max() + 1;
+        }
+
+        _current = CreateFile(_nextFileId);
+        _currentFileId = _nextFileId;
+        _currentOffset = JournalFormat.FileHeaderSize;
+        _nextFileId++;
+        LastSyncedMark = new LogMark(_currentFileId, _currentOffset);
+        PrepareNextFile();
+        _writerThread = new Thread(WriterLoop) { IsBackground = true, Name = "bookie-journal" };
+        _writerThread.Start();
+    }
+
+    /// <summary>Deletes journal files whose every record is before <paramref name="checkpoint"/> (ledger storage holds them).</summary>
+    /// <returns>How many files were removed.</returns>
+    public int RemoveFilesBefore(LogMark checkpoint)
+    {
+        int removed = 0;
+        foreach (var (fileId, path) in ListFiles())
+        {
+            if (fileId < checkpoint.FileId && fileId != Volatile.Read(ref _currentFileId))
+            {
+                File.Delete(path);
+                removed++;
+            }
+        }
+
+        if (removed > 0)
+        {
+            DurableFile.SyncDirectory(_options.Directory);
+            _logger.LogDebug("Removed {Count} journal files before checkpoint {Mark}", removed, checkpoint);
+        }
+
+        return removed;
+    }
+
+    private void WriterLoop()
+    {
+        while (true)
+        {
+            Batch batch;
+            lock (_gate)
+            {
+                while (_filling.Length == 0 && !_stopping)
+                {
+                    Monitor.Wait(_gate);
+                }
+
+                if (_filling.Length == 0)
+                {
+                    return;
+                }
+
+                batch = _filling;
+                _filling = _spare;
+                _spare = batch;
+                var space = _space;
+                _space = NewSpaceSignal();
+                space.TrySetResult();
+            }
+
+            Exception? error = null;
+            try
+            {
+                WriteBatch(batch);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                error = e;
+                Fail(e);
+            }
+
+            foreach (var completion in batch.Completions)
+            {
+                completion.Target.OnJournalComplete(completion, error);
+            }
+
+            batch.Clear();
+            if (error is not null)
+            {
+                FailQueued(error);
+                return;
+            }
+        }
+    }
+
+    private void WriteBatch(Batch batch)
+    {
+        long start = Stopwatch.GetTimestamp();
+        if (_currentOffset + batch.Length > _options.FileSize)
+        {
+            Roll();
+        }
+
+        Span<byte> bytes = batch.Written;
+        for (int pos = 0; pos < bytes.Length;)
+        {
+            JournalFormat.Seal(bytes[pos..], _currentFileId);
+            pos += JournalFormat.RecordHeaderSize + System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes[pos..]);
+        }
+
+        _current!.Write(_currentOffset, bytes);
+        long written = Stopwatch.GetTimestamp();
+        if (_options.SyncData)
+        {
+            _current.Sync();
+        }
+
+        _currentOffset += bytes.Length;
+        Interlocked.Increment(ref _batches);
+        LastSyncedMark = new LogMark(_currentFileId, _currentOffset);
+        _metrics?.RecordJournalBatch(batch.RecordCount, bytes.Length, Stopwatch.GetElapsedTime(written), Stopwatch.GetElapsedTime(start));
+    }
+
+    private void Roll()
+    {
+        DurableFile next;
+        try
+        {
+            _preparing?.GetAwaiter().GetResult();
+            next = _nextFile ?? CreateFile(_nextFileId);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _nextFile = null;
+            _preparing = null;
+            _logger.LogWarning(e, "Preparing journal file {FileId:x16} failed; trying once more", _nextFileId);
+            TryDelete(Path.Combine(_options.Directory, JournalFormat.FileName(_nextFileId)));
+            next = CreateFile(_nextFileId);
+        }
+
+        _current!.Dispose();
+        _current = next;
+        _currentFileId = _nextFileId;
+        _currentOffset = JournalFormat.FileHeaderSize;
+        _nextFileId++;
+        _nextFile = null;
+        PrepareNextFile();
+        _logger.LogDebug("Rolled the journal to file {FileId:x16}", _currentFileId);
+    }
+
+    private void PrepareNextFile()
+    {
+        long id = _nextFileId;
+        _preparing = Task.Run(() => _nextFile = CreateFile(id));
+    }
+
+    private DurableFile CreateFile(long fileId)
+    {
+        string path = Path.Combine(_options.Directory, JournalFormat.FileName(fileId));
+        var file = DurableFile.Create(path, _options.FileSize, _options.ZeroFill, _options.Faults);
+        try
+        {
+            Span<byte> header = stackalloc byte[JournalFormat.FileHeaderSize];
+            JournalFormat.WriteFileHeader(header, fileId);
+            file.Write(0, header);
+            file.Sync();
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            TryDelete(path);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private void Fail(Exception e)
+    {
+        lock (_gate)
+        {
+            if (_failure is not null)
+            {
+                return;
+            }
+
+            _failure = e;
+            _space.TrySetResult();
+        }
+
+        _logger.LogError(e, "Journal write failed; the journal stops accepting records");
+        Failed?.Invoke(e);
+    }
+
+    private void FailQueued(Exception error)
+    {
+        Batch leftover;
+        lock (_gate)
+        {
+            leftover = _filling;
+            _filling = new Batch();
+        }
+
+        foreach (var completion in leftover.Completions)
+        {
+            completion.Target.OnJournalComplete(completion, error);
+        }
+
+        leftover.Release();
+    }
+
+    private IEnumerable<(long FileId, string Path)> ListFiles()
+    {
+        var files = new List<(long, string)>();
+        foreach (string path in Directory.EnumerateFiles(_options.Directory, "*.jnl"))
+        {
+            if (JournalFormat.TryParseFileName(Path.GetFileName(path), out long id))
+            {
+                files.Add((id, path));
+            }
+        }
+
+        files.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        return files;
+    }
+}

@@ -1,0 +1,104 @@
+using System.Buffers.Binary;
+using DistributedLog.Protocol.Checksums;
+
+namespace DistributedLog.Bookie.Journal;
+
+/// <summary>Kinds of journal records.</summary>
+public enum JournalRecordType : byte
+{
+    /// <summary>A packaged entry that was added.</summary>
+    AddEntry = 1,
+    /// <summary>A ledger's master key, written before the first add of that ledger after each start.</summary>
+    MasterKey = 2,
+    /// <summary>A ledger was fenced.</summary>
+    Fence = 3,
+}
+
+/// <summary>
+/// The journal's on-disk format. A journal file (<c>&lt;id as 16 hex digits&gt;.jnl</c>) is preallocated, starts with a
+/// <see cref="FileHeaderSize"/>-byte header and holds records back to back:
+/// <code>
+/// header: u32 magic "DLJN" | u32 version | u64 fileId | u32 crc32c(bytes 0..16) | zero padding
+/// record: u32 bodyLength | u32 crc32c(body, seed = fileId) | body = u8 type | type-specific bytes
+///   AddEntry:  the packaged entry
+///   MasterKey: i64 ledgerId | u8 keyLength | key
+///   Fence:     i64 ledgerId
+/// </code>
+/// All integers little-endian. A zero length marks the end of written data (files are zero-filled ahead);
+/// a record whose length runs past the file or whose checksum fails is a torn tail and ends the file's data.
+/// Seeding the checksum with the file id means stale bytes of another file never pass as this file's records.
+/// </summary>
+public static class JournalFormat
+{
+    /// <summary>"DLJN" little-endian.</summary>
+    public const uint Magic = 0x4E4A4C44;
+
+    /// <summary>Current format version.</summary>
+    public const uint Version = 1;
+
+    /// <summary>Size of the file header; the first record starts here.</summary>
+    public const int FileHeaderSize = 512;
+
+    /// <summary>Size of a record header (length and checksum).</summary>
+    public const int RecordHeaderSize = 8;
+
+    /// <summary>File name of journal file <paramref name="fileId"/>.</summary>
+    public static string FileName(long fileId) => $"{fileId:x16}.jnl";
+
+    /// <summary>Parses a journal file name; false if it is not one.</summary>
+    public static bool TryParseFileName(string name, out long fileId)
+    {
+        fileId = 0;
+        return name.Length == 20 && name.EndsWith(".jnl", StringComparison.Ordinal)
+            && long.TryParse(name.AsSpan(0, 16), System.Globalization.NumberStyles.AllowHexSpecifier, null, out fileId);
+    }
+
+    /// <summary>Writes a file header.</summary>
+    public static void WriteFileHeader(Span<byte> destination, long fileId)
+    {
+        destination[..FileHeaderSize].Clear();
+        BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], Version);
+        BinaryPrimitives.WriteInt64LittleEndian(destination[8..], fileId);
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[16..], Crc32C.Compute(destination[..16]));
+    }
+
+    /// <summary>Checks a file header; returns null when valid, else what is wrong.</summary>
+    public static string? ValidateFileHeader(ReadOnlySpan<byte> header, long expectedFileId)
+    {
+        if (header.Length < FileHeaderSize)
+        {
+            return "file is shorter than its header";
+        }
+
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header) != Magic)
+        {
+            return "bad magic";
+        }
+
+        if (BinaryPrimitives.ReadUInt32LittleEndian(header[16..]) != Crc32C.Compute(header[..16]))
+        {
+            return "header checksum mismatch";
+        }
+
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(header[4..]);
+        if (version != Version)
+        {
+            return $"unsupported version {version}";
+        }
+
+        long fileId = BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
+        return fileId == expectedFileId ? null : $"header names file {fileId:x16}";
+    }
+
+    /// <summary>The checksum seed of records in file <paramref name="fileId"/>.</summary>
+    public static uint Seed(long fileId) => (uint)fileId ^ (uint)(fileId >> 32) ^ 0x9E3779B9u;
+
+    /// <summary>Fills in the checksum of the record whose header starts at <paramref name="record"/>.</summary>
+    public static void Seal(Span<byte> record, long fileId)
+    {
+        int bodyLength = BinaryPrimitives.ReadInt32LittleEndian(record);
+        uint crc = Crc32C.Compute(record.Slice(RecordHeaderSize, bodyLength), Seed(fileId));
+        BinaryPrimitives.WriteUInt32LittleEndian(record[4..], crc);
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DistributedLog.Bookie.Server;
+
+/// <summary>
+/// Serves a <see cref="Bookie"/> over TCP with the bookie wire protocol (see <see cref="Wire.BookieProtocol"/>).
+/// Each connection is read by its own loop and answered by its own writer loop; a connection that violates the
+/// protocol is closed without disturbing the others.
+/// </summary>
+public sealed class BookieServer : IAsyncDisposable
+{
+    private Bookie? _bookie;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly HashSet<BookieConnection> _connections = [];
+    private Task _acceptLoop = Task.CompletedTask;
+
+    /// <summary>Creates a server bound to <paramref name="endpoint"/> (port 0 picks a free port); <see cref="Start"/> serves a bookie on it.</summary>
+    public BookieServer(IPEndPoint endpoint, ILoggerFactory? loggerFactory = null)
+    {
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<BookieServer>();
+        _listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Bind(endpoint);
+        Endpoint = (IPEndPoint)_listener.LocalEndPoint!;
+    }
+
+    /// <summary>The endpoint the server listens on.</summary>
+    public IPEndPoint Endpoint { get; }
+
+    /// <summary>How many connections are open.</summary>
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (_connections)
+            {
+                return _connections.Count;
+            }
+        }
+    }
+
+    /// <summary>Starts accepting connections for <paramref name="bookie"/>.</summary>
+    public void Start(Bookie bookie)
+    {
+        _bookie = bookie;
+        _listener.Listen(512);
+        _acceptLoop = AcceptLoopAsync();
+        _logger.LogInformation("Bookie {Bookie} listening on {Endpoint}", bookie.Id, Endpoint);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptAsync(_stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                _logger.LogWarning(e, "Accepting a connection failed");
+                continue;
+            }
+
+            socket.NoDelay = true;
+            var connection = new BookieConnection(_bookie!, socket, _loggerFactory.CreateLogger<BookieConnection>());
+            lock (_connections)
+            {
+                _connections.Add(connection);
+            }
+
+            _ = RunConnectionAsync(connection);
+        }
+    }
+
+    private async Task RunConnectionAsync(BookieConnection connection)
+    {
+        try
+        {
+            await connection.RunAsync(_stopping.Token);
+        }
+        finally
+        {
+            lock (_connections)
+            {
+                _connections.Remove(connection);
+            }
+        }
+    }
+
+    /// <summary>Stops accepting, closes every connection and waits for them.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        _listener.Dispose();
+        await _acceptLoop;
+        BookieConnection[] open;
+        lock (_connections)
+        {
+            open = [.. _connections];
+        }
+
+        foreach (var connection in open)
+        {
+            connection.Abort();
+        }
+
+        await Task.WhenAll(open.Select(c => c.Completion));
+        _stopping.Dispose();
+    }
+}

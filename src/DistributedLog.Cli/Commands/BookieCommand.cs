@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using DistributedLog.Bookie.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Cli.Commands;
+
+/// <summary><c>dlog bookie</c>: runs one storage node in the foreground until SIGINT/SIGTERM.</summary>
+internal static class BookieCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<DirectoryInfo>("--data") { Description = "Data directory (journal/ and ledgers/ go under it).", Required = true };
+        var port = new Option<int>("--port") { Description = "TCP port to listen on (0 picks a free one).", DefaultValueFactory = _ => 3181 };
+        var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
+        var journal = new Option<DirectoryInfo?>("--journal-dir") { Description = "Journal directory (default <data>/journal); use its own disk in production." };
+        var ledgers = new Option<DirectoryInfo?>("--ledger-dir") { Description = "Ledger storage directory (default <data>/ledgers)." };
+        var writeCache = new Option<int>("--write-cache-mb") { Description = "Write cache size in MiB.", DefaultValueFactory = _ => 64 };
+        var journalFile = new Option<int>("--journal-file-mb") { Description = "Size of each preallocated journal file in MiB.", DefaultValueFactory = _ => 64 };
+        var entryLog = new Option<int>("--entry-log-mb") { Description = "Size limit of each entry log file in MiB.", DefaultValueFactory = _ => 256 };
+        var flush = new Option<double>("--flush-interval-seconds") { Description = "Checkpoint interval in seconds.", DefaultValueFactory = _ => 10 };
+        var minFree = new Option<long>("--min-free-mb") { Description = "Turn read-only below this much free disk (MiB).", DefaultValueFactory = _ => 256 };
+        var noSync = new Option<bool>("--no-journal-sync") { Description = "Acknowledge before fdatasync (UNSAFE; benchmarks only)." };
+        var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
+
+        var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
+        {
+            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, logLevel,
+        };
+        command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
+        {
+            using var loggerFactory = LoggerFactory.Create(b => b
+                .SetMinimumLevel(result.GetValue(logLevel))
+                .AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "HH:mm:ss.fff ";
+                })
+                .AddFilter("DistributedLog", result.GetValue(logLevel)));
+            double flushSeconds = result.GetValue(flush);
+            if (flushSeconds <= 0)
+            {
+                throw new ArgumentException($"--flush-interval-seconds must be positive (got {flushSeconds}).");
+            }
+
+            if (result.GetValue(writeCache) < 2)
+            {
+                throw new ArgumentException($"--write-cache-mb must be at least 2 (got {result.GetValue(writeCache)}).");
+            }
+
+            var options = new BookieHostOptions
+            {
+                DataDirectory = result.GetValue(data)!.FullName,
+                JournalDirectory = result.GetValue(journal)?.FullName,
+                LedgerDirectory = result.GetValue(ledgers)?.FullName,
+                Host = result.GetValue(host)!,
+                Port = result.GetValue(port),
+                WriteCacheSize = (long)result.GetValue(writeCache) << 20,
+                JournalFileSize = (long)result.GetValue(journalFile) << 20,
+                EntryLogSizeLimit = (long)result.GetValue(entryLog) << 20,
+                FlushInterval = TimeSpan.FromSeconds(flushSeconds),
+                MinFreeDiskBytes = result.GetValue(minFree) << 20,
+                JournalSyncData = !result.GetValue(noSync),
+            };
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+            {
+                ctx.Cancel = true;
+                stop.Cancel();
+            });
+            await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
+            Console.WriteLine($"bookie {bookie.BookieId} ready (data {options.DataDirectory})");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            Console.WriteLine($"bookie {bookie.BookieId} stopping");
+            return 0;
+        }));
+        return command;
+    }
+}
