@@ -147,10 +147,16 @@ public sealed partial class DbLedgerStorage
         }
         finally
         {
+            // Wake adders waiting for space even if the flush failed: they retry, and the next full add reports the error.
+            TaskCompletionSource signal;
             lock (_cacheLock)
             {
                 _backgroundFlushRunning = false;
+                signal = _spaceSignal;
+                _spaceSignal = NewSignal();
             }
+
+            signal.TrySetResult();
         }
     }
 

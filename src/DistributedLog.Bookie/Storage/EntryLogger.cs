@@ -122,6 +122,24 @@ internal sealed class EntryLogger : IDisposable
         }
 
         _logger.LogWarning("Stopped writing entry log {LogId:x16} after an I/O error; the next flush starts a new entry log.", writer.Id);
+        bool indexed;
+        lock (_lock)
+        {
+            indexed = _logs.TryGetValue(writer.Id, out EntryLogInfo? info) && info.LedgerBytes.Count > 0;
+        }
+
+        if (!indexed)
+        {
+            // Nothing refers to it: remove it now rather than leave one more file per failed attempt for GC.
+            try
+            {
+                Delete(writer.Id);
+            }
+            catch (IOException e)
+            {
+                _logger.LogWarning(e, "Could not delete the unused entry log {LogId:x16}; garbage collection will retry.", writer.Id);
+            }
+        }
     }
 
     /// <summary>Bytes the ledger holds in the log according to the persisted maps (0 if none).</summary>

@@ -68,20 +68,6 @@ internal sealed class ReadCache
         }
     }
 
-    /// <summary>Whether the entry is cached.</summary>
-    public bool Contains(EntryKey key)
-    {
-        if (!Enabled)
-        {
-            return false;
-        }
-
-        lock (_lock)
-        {
-            return _index.ContainsKey(key);
-        }
-    }
-
     /// <summary>Caches an entry read from disk, unless the cache was invalidated since <paramref name="epochSeen"/>.</summary>
     public void Insert(EntryKey key, ReadOnlySpan<byte> entry, long epochSeen)
     {

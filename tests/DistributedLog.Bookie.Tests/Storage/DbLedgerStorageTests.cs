@@ -276,6 +276,18 @@ public sealed class DbLedgerStorageTests
         LedgerStorageOptions options = Options(dir.Path, writeCache: 64 << 10, faults: faults);
         await using DbLedgerStorage storage = DbLedgerStorage.Open(options);
         faults.BlockSyncs();
+        try
+        {
+            await FillWhileFlushIsBlocked(storage, faults);
+        }
+        finally
+        {
+            faults.ReleaseSyncs();
+        }
+    }
+
+    private static async Task FillWhileFlushIsBlocked(DbLedgerStorage storage, TestFaults faults)
+    {
         long added = 0;
         while (added < 1000 && storage.TryAddEntry(1, added, Entry(1, added, 1000)))
         {
@@ -292,9 +304,9 @@ public sealed class DbLedgerStorageTests
         }
 
         Task wait = storage.WaitForCacheSpaceAsync(CancellationToken.None).AsTask();
-        await Task.Delay(50);
+        Assert.True(SpinWait.SpinUntil(() => faults.BlockedSyncs > 0, TimeSpan.FromSeconds(10)), "the background flush never reached its sync");
+        await Task.Delay(20);
         Assert.False(wait.IsCompleted);
-        Assert.True(faults.BlockedSyncs > 0);
         faults.ReleaseSyncs();
         await wait.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.True(storage.TryAddEntry(1, added, Entry(1, added, 1000)));

@@ -90,9 +90,7 @@ public sealed class FaultInjectionTests
             Assert.Null(Read(storage, 4, 0));
             Assert.Equal(-1, storage.GetLastEntryId(4));
 
-            // The unreferenced file left behind is garbage.
-            GarbageCollectionResult result = await storage.CollectGarbageAsync(CancellationToken.None);
-            Assert.Equal(1, result.EntryLogsDeleted);
+            // The log the failed flush was writing held nothing indexed, so it was removed at once.
             Assert.Empty(dir.EntryLogFiles());
         }
     }

@@ -122,6 +122,34 @@ public sealed class GarbageCollectionTests
     }
 
     [Fact]
+    public async Task UnreferencedEntryLogFilesAreDeletedAndIdsAreNotReused()
+    {
+        using var dir = new TempDirectory();
+        LedgerStorageOptions options = Options(dir.Path);
+        await using (DbLedgerStorage storage = DbLedgerStorage.Open(options))
+        {
+            AddOrFail(storage, 1, 0, Entry(1, 0));
+        }
+
+        // A log written by a flush that crashed before its index batch: on disk, referenced by nothing.
+        string orphan = Path.Combine(dir.EntryLogs, "00000000000000ff.log");
+        File.Copy(Assert.Single(dir.EntryLogFiles()), orphan);
+        await using (DbLedgerStorage storage = DbLedgerStorage.Open(options))
+        {
+            GarbageCollectionResult result = await storage.CollectGarbageAsync(CancellationToken.None);
+            Assert.Equal(1, result.EntryLogsDeleted);
+            Assert.False(File.Exists(orphan));
+            AddOrFail(storage, 1, 1, Entry(1, 1));
+            await storage.FlushAsync(CancellationToken.None);
+            string[] files = dir.EntryLogFiles();
+            Assert.Equal(2, files.Length);
+            Assert.Equal("0000000000000100.log", Path.GetFileName(files[^1]));
+            Assert.Equal(Entry(1, 0), Read(storage, 1, 0));
+            Assert.Equal(Entry(1, 1), Read(storage, 1, 1));
+        }
+    }
+
+    [Fact]
     public async Task TheEntryLogBeingWrittenIsNeverDeleted()
     {
         using var dir = new TempDirectory();
