@@ -91,7 +91,7 @@ public sealed partial class Journal
                     if (Crc32C.Compute(body, seed) != crc)
                     {
                         tornTails++;
-                        _logger.LogWarning("Journal file {Path}: record at {Offset} fails its checksum; cutting the torn tail", path, pos);
+                        _logger.LogInformation("Journal file {Path}: data ends at {Offset} (a torn tail, or old bytes of a recycled file); cutting the torn tail", path, pos);
                         break;
                     }
 

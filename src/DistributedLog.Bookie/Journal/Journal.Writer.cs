@@ -13,6 +13,8 @@ public sealed partial class Journal
     private Task? _preparing;
     private long _nextFileId;
     private long _batches;
+    private readonly object _recycleGate = new();
+    private const string FreeSuffix = ".free";
 
     /// <summary>Group-commit batches written so far.</summary>
     public long BatchCount => Interlocked.Read(ref _batches);
@@ -40,24 +42,41 @@ public sealed partial class Journal
         _writerThread.Start();
     }
 
-    /// <summary>Deletes journal files whose every record is before <paramref name="checkpoint"/> (ledger storage holds them).</summary>
-    /// <returns>How many files were removed.</returns>
+    /// <summary>
+    /// Retires journal files whose every record is before <paramref name="checkpoint"/> (ledger storage holds them). Up to
+    /// <see cref="JournalOptions.RecycleFiles"/> of them are kept as free files and reused for later journal files (their
+    /// blocks are already allocated, so no zero-filling and no metadata updates); the rest are deleted.
+    /// </summary>
+    /// <returns>How many files were retired.</returns>
     public int RemoveFilesBefore(LogMark checkpoint)
     {
         int removed = 0;
         foreach (var (fileId, path) in ListFiles())
         {
-            if (fileId < checkpoint.FileId && fileId != Volatile.Read(ref _currentFileId))
+            if (fileId >= checkpoint.FileId || fileId == Volatile.Read(ref _currentFileId))
             {
-                File.Delete(path);
-                removed++;
+                continue;
             }
+
+            lock (_recycleGate)
+            {
+                if (FreeFiles().Count < _options.RecycleFiles && new FileInfo(path).Length == _options.FileSize)
+                {
+                    File.Move(path, path + FreeSuffix);
+                }
+                else
+                {
+                    File.Delete(path);
+                }
+            }
+
+            removed++;
         }
 
         if (removed > 0)
         {
             DurableFile.SyncDirectory(_options.Directory);
-            _logger.LogDebug("Removed {Count} journal files before checkpoint {Mark}", removed, checkpoint);
+            _logger.LogDebug("Retired {Count} journal files before checkpoint {Mark}", removed, checkpoint);
         }
 
         return removed;
@@ -174,10 +193,29 @@ public sealed partial class Journal
         _preparing = Task.Run(() => _nextFile = CreateFile(id));
     }
 
+    private List<string> FreeFiles() => [.. Directory.EnumerateFiles(_options.Directory, "*" + FreeSuffix)];
+
     private DurableFile CreateFile(long fileId)
     {
         string path = Path.Combine(_options.Directory, JournalFormat.FileName(fileId));
-        var file = DurableFile.Create(path, _options.FileSize, _options.ZeroFill, _options.Faults);
+        DurableFile? file = null;
+        lock (_recycleGate)
+        {
+            var free = FreeFiles();
+            if (free.Count > 0)
+            {
+                // A recycled file still holds old records; they carry another file's checksum seed, so replay stops at them.
+                File.Move(free[0], path);
+                file = DurableFile.OpenExisting(path, _options.Faults);
+            }
+        }
+
+        if (file is not null)
+        {
+            DurableFile.SyncDirectory(_options.Directory);
+        }
+
+        file ??= DurableFile.Create(path, _options.FileSize, _options.ZeroFill, _options.Faults);
         try
         {
             Span<byte> header = stackalloc byte[JournalFormat.FileHeaderSize];

@@ -26,7 +26,8 @@ public enum JournalRecordType : byte
 /// </code>
 /// All integers little-endian. A zero length marks the end of written data (files are zero-filled ahead);
 /// a record whose length runs past the file or whose checksum fails is a torn tail and ends the file's data.
-/// Seeding the checksum with the file id means stale bytes of another file never pass as this file's records.
+/// Seeding the checksum with the file id means stale bytes of another file never pass as this file's records, which
+/// lets retired journal files be recycled without zero-filling them again.
 /// </summary>
 public static class JournalFormat
 {

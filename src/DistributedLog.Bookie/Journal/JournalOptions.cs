@@ -20,6 +20,9 @@ public sealed class JournalOptions
     /// <summary>Upper bound of one group-commit batch in bytes (default 8 MiB); appends beyond it wait for the next batch.</summary>
     public int MaxBatchBytes { get; init; } = 8 << 20;
 
+    /// <summary>How many retired journal files are kept for reuse instead of deleted (default 4; 0 disables recycling).</summary>
+    public int RecycleFiles { get; init; } = 4;
+
     /// <summary>Whether each batch is made durable with <c>fdatasync</c> before it is acknowledged (default true; turn off only in benchmarks).</summary>
     public bool SyncData { get; init; } = true;
 

@@ -34,6 +34,7 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
     private readonly ConcurrentDictionary<long, LedgerState> _ledgers = new();
     private readonly ConcurrentDictionary<long, long> _flushedLastEntry = new();
     private readonly ConcurrentDictionary<long, byte> _pendingPurge = new();
+    private readonly ConcurrentDictionary<long, long> _lastReadEntry = new();
     private int _inFlight;
     private int _closed;
 
@@ -226,6 +227,11 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
             throw new ArgumentException($"A packaged entry has {PackagedEntry.HeaderSize} to {PackagedEntry.MaxSize} bytes, not {packagedEntry.Length}.", nameof(packagedEntry));
         }
 
+        if (PackagedEntry.LedgerId(packagedEntry) != ledgerId || PackagedEntry.EntryId(packagedEntry) != entryId)
+        {
+            throw new ArgumentException($"The packaged entry is {PackagedEntry.LedgerId(packagedEntry)}:{PackagedEntry.EntryId(packagedEntry)}, not {ledgerId}:{entryId}.", nameof(packagedEntry));
+        }
+
         Enter();
         try
         {
@@ -252,7 +258,19 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
         try
         {
             var key = new EntryKey(ledgerId, entryId);
-            if (TryReadFromWriteCache(key, destination) || _readCache.TryCopyTo(key, destination))
+            if (TryReadFromWriteCache(key, destination))
+            {
+                return true;
+            }
+
+            // Read ahead on a miss only when this ledger is being read in order (or read for the first time).
+            bool sequential = !_lastReadEntry.TryGetValue(ledgerId, out long previous) || previous == entryId - 1;
+            if (_readCache.Enabled)
+            {
+                _lastReadEntry[ledgerId] = entryId;
+            }
+
+            if (_readCache.TryCopyTo(key, destination))
             {
                 return true;
             }
@@ -267,7 +285,7 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
 
                 try
                 {
-                    ReadFromEntryLog(key, location, destination, epoch);
+                    ReadFromEntryLog(key, location, destination, epoch, sequential);
                     return true;
                 }
                 catch (EntryLogMissingException e)
@@ -344,6 +362,7 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
             }
 
             _flushedLastEntry.TryRemove(ledgerId, out _);
+            _lastReadEntry.TryRemove(ledgerId, out _);
             _pendingPurge[ledgerId] = 0;
             _logger.LogDebug("Deleted ledger {LedgerId}.", ledgerId);
         }
@@ -437,7 +456,7 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
         Volatile.Write(ref _metadataDirty, 1);
     }
 
-    private void ReadFromEntryLog(EntryKey key, EntryLocation location, IBufferWriter<byte> destination, long epoch)
+    private void ReadFromEntryLog(EntryKey key, EntryLocation location, IBufferWriter<byte> destination, long epoch, bool readAhead)
     {
         int length = location.Length;
         if (length < PackagedEntry.HeaderSize || length > PackagedEntry.MaxSize)
@@ -445,8 +464,8 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
             throw new ChecksumFailedException($"Corrupt index: entry {key.LedgerId}:{key.EntryId} is recorded with a length of {length} bytes.");
         }
 
-        int readAhead = _readCache.Enabled ? _options.ReadAheadBytes : 0;
-        if (readAhead <= length + EntryLogFormat.RecordHeaderSize + PackagedEntry.HeaderSize)
+        int chunk = readAhead && _readCache.Enabled ? _options.ReadAheadBytes : 0;
+        if (chunk <= length + EntryLogFormat.RecordHeaderSize + PackagedEntry.HeaderSize)
         {
             Span<byte> target = destination.GetSpan(length)[..length];
             int read = _entryLogs.Read(location.LogId, location.Offset, target);
@@ -456,10 +475,10 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
             return;
         }
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(readAhead);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(chunk);
         try
         {
-            int read = _entryLogs.Read(location.LogId, location.Offset, buffer.AsSpan(0, readAhead));
+            int read = _entryLogs.Read(location.LogId, location.Offset, buffer.AsSpan(0, chunk));
             ReadOnlySpan<byte> entry = buffer.AsSpan(0, Math.Min(read, length));
             VerifyFromDisk(entry, key, location);
             entry.CopyTo(destination.GetSpan(length));

@@ -48,6 +48,12 @@ internal sealed class EntryLogger : IDisposable
             if (ledgerMaps.Remove(id, out Dictionary<long, long>? map))
             {
                 info.LedgerBytes = map;
+                string? problem = CheckHeader(path, id);
+                if (problem is not null)
+                {
+                    // Entries are still checked one by one when read; this only tells the operator early.
+                    _logger.LogError("Entry log {LogId:x16} has a damaged header ({Problem}); reads of its entries verify each checksum.", id, problem);
+                }
             }
 
             _logs[id] = info;
@@ -280,6 +286,14 @@ internal sealed class EntryLogger : IDisposable
         }
 
         _readers.Clear();
+    }
+
+    private static string? CheckHeader(string path, long id)
+    {
+        Span<byte> header = stackalloc byte[EntryLogFormat.HeaderSize];
+        using FileStream stream = File.OpenRead(path);
+        int read = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        return EntryLogFormat.ValidateHeader(header[..read], id);
     }
 
     private EntryLogWriter StartNewLog()

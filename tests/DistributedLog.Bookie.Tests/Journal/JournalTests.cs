@@ -108,6 +108,47 @@ public sealed class JournalTests : IDisposable
     }
 
     [Fact]
+    public async Task Retired_files_are_recycled_and_their_old_records_never_replay()
+    {
+        var callback = new Recorder();
+        var first = Enumerable.Range(0, 40).Select(i => Entry(1, i, 256 << 10, i)).ToList();
+        var second = Enumerable.Range(40, 40).Select(i => Entry(1, i, 256 << 10, i)).ToList();
+        LogMark mark;
+        using (var journal = new DistributedLog.Bookie.Journal.Journal(Options(fileSize: 3 << 20)))
+        {
+            journal.Replay(LogMark.Zero, new Collector());
+            journal.Start();
+            int count = 0;
+            foreach (var entry in first)
+            {
+                journal.TryAppendAddEntry(entry, new JournalCompletion(callback, 0, 1, count, 0));
+                await callback.WaitForAsync(++count);
+            }
+
+            mark = journal.LastSyncedMark;
+            journal.RemoveFilesBefore(mark);
+            int free = Directory.GetFiles(_dir, "*.free").Length;
+            Assert.True(free >= 2, $"expected retired files kept for reuse, found {free}");
+            foreach (var entry in second)
+            {
+                journal.TryAppendAddEntry(entry, new JournalCompletion(callback, 0, 1, count, 0));
+                await callback.WaitForAsync(++count);
+            }
+
+            Assert.True(Directory.GetFiles(_dir, "*.free").Length < free, "no free file was reused");
+        }
+
+        var collector = new Collector();
+        using var replayer = new DistributedLog.Bookie.Journal.Journal(Options(fileSize: 3 << 20));
+        replayer.Replay(mark, collector);
+        Assert.Equal(second.Count, collector.Records.Count);
+        for (int i = 0; i < second.Count; i++)
+        {
+            Assert.Equal(second[i], collector.Records[i].Body);
+        }
+    }
+
+    [Fact]
     public void Torn_tail_is_cut_and_earlier_records_survive()
     {
         var entries = Enumerable.Range(0, 20).Select(i => Entry(3, i, 1000, i)).ToList();

@@ -109,13 +109,15 @@ public sealed class ConcurrencyStressTests
                 }
             }));
 
+            int reclaimedLogs = 0;
             Task collector = Task.Run(() => Guard(async () =>
             {
                 for (long v = 0; v < Victims && !done.IsCancellationRequested; v++)
                 {
                     await Task.Delay(20);
                     storage.DeleteLedger(1000 + v);
-                    await storage.CollectGarbageAsync(CancellationToken.None);
+                    GarbageCollectionResult result = await storage.CollectGarbageAsync(CancellationToken.None);
+                    reclaimedLogs += result.EntryLogsDeleted + result.EntryLogsCompacted;
                 }
             }));
 
@@ -124,6 +126,7 @@ public sealed class ConcurrencyStressTests
             await done.CancelAsync();
             await Task.WhenAll(reader, flusher).WaitAsync(TimeSpan.FromSeconds(60));
             Assert.Empty(failures);
+            Assert.True(reclaimedLogs > 0, "garbage collection should have reclaimed the victims' logs during the run");
 
             await storage.FlushAsync(CancellationToken.None);
             await storage.CollectGarbageAsync(CancellationToken.None);

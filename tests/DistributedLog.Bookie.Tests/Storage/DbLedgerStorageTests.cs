@@ -55,6 +55,9 @@ public sealed class DbLedgerStorageTests
 
         await using (DbLedgerStorage storage = DbLedgerStorage.Open(Options(dir.Path)))
         {
+            // A miss reads ahead: the entries after the one asked for land in the read cache too.
+            Assert.Equal(expected[0], Read(storage, 7, 0));
+            Assert.True(storage.GetStats().ReadCacheBytes > expected[0].Length + expected[1].Length);
             Assert.True(storage.LedgerExists(7));
             Assert.Equal(49, storage.GetLastEntryId(7));
             foreach ((long e, byte[] bytes) in expected)
