@@ -82,9 +82,16 @@ public sealed partial class Bookie
 
     private void TimeOutLongPoll(LongPollWaiter waiter)
     {
-        lock (waiter.Ledger.Waiters)
+        var ledger = waiter.Ledger;
+        lock (ledger.Waiters)
         {
-            waiter.Ledger.Waiters.Remove(waiter);
+            ledger.Waiters.Remove(waiter);
+            // A poll on a ledger this bookie never stored anything for must not leave state behind.
+            if (ledger.Waiters.Count == 0 && Volatile.Read(ref ledger.LastEntryId) < 0 && Volatile.Read(ref ledger.MasterKey) is null
+                && !ledger.Fenced && !_storage.LedgerExists(ledger.LedgerId))
+            {
+                _ledgers.TryRemove(KeyValuePair.Create(ledger.LedgerId, ledger));
+            }
         }
 
         if (Interlocked.Exchange(ref waiter.Answered, 1) == 0)

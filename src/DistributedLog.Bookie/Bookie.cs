@@ -171,6 +171,7 @@ public sealed partial class Bookie : IAsyncDisposable
                 return Reject(_journal.Failure is null ? StatusCode.ServiceUnavailable : StatusCode.IoError, out status);
         }
 
+        Metrics.RecordAddBytes(entry.Length);
         BookieLedger.RaiseTo(ref ledger.LastEntryId, entryId);
         if (BookieLedger.RaiseTo(ref ledger.Lac, PackagedEntry.LastAddConfirmed(entry)))
         {
@@ -311,7 +312,7 @@ public sealed partial class Bookie : IAsyncDisposable
             case BookieOp.AddEntry:
                 if (error is null)
                 {
-                    Metrics.RecordAdd(0, Stopwatch.GetElapsedTime(completion.Timestamp));
+                    Metrics.RecordAdd(Stopwatch.GetElapsedTime(completion.Timestamp));
                 }
                 else
                 {

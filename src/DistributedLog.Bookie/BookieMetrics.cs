@@ -42,12 +42,14 @@ public sealed class BookieMetrics : IDisposable
     }
 
     /// <summary>Records one acknowledged add.</summary>
-    public void RecordAdd(int bytes, TimeSpan latency)
+    public void RecordAdd(TimeSpan latency)
     {
         _adds.Add(1, _tag);
-        _addBytes.Add(bytes, _tag);
         _addLatency.Record(latency.TotalMilliseconds, _tag);
     }
+
+    /// <summary>Records the bytes of an add accepted into the journal.</summary>
+    public void RecordAddBytes(int bytes) => _addBytes.Add(bytes, _tag);
 
     /// <summary>Records one refused or failed add.</summary>
     public void RecordAddError() => _addErrors.Add(1, _tag);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
@@ -97,6 +98,7 @@ internal sealed class BookieChannel : IAsyncDisposable
     public delegate void BodyWriter<TState>(Span<byte> body, TState state);
 
     /// <summary>Sends a request and waits for its response (or a timeout, or the connection's loss).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<BookieReply> SendAsync<TState>(BookieOp op, byte flags, int bodyLength, BodyWriter<TState> writeBody, TState state,
         TimeSpan timeout, CancellationToken cancellationToken)
     {

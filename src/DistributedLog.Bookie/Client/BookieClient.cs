@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -36,6 +37,7 @@ public sealed class BookieClient : IAsyncDisposable
     /// <param name="packagedEntry">The entry, built with <see cref="PackagedEntry.Write"/>.</param>
     /// <param name="recovery">A recovery add: allowed on a fenced ledger and on a read-only bookie.</param>
     /// <param name="cancellationToken">Cancels the wait (the add may still happen).</param>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<BookieAddResult> AddEntryAsync(string bookieId, ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry,
         bool recovery = false, CancellationToken cancellationToken = default)
     {
@@ -164,6 +166,7 @@ public sealed class BookieClient : IAsyncDisposable
         return new BookieReadResult(StatusCode.Success, ledgerId, reply.B, reply.C, reply.Payload);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<BookieReply> SendAsync<TState>(string bookieId, BookieOp op, byte flags, int bodyLength,
         BookieChannel.BodyWriter<TState> writeBody, TState state, TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -182,6 +185,7 @@ public sealed class BookieClient : IAsyncDisposable
         return await channel.SendAsync(op, flags, bodyLength, writeBody, state, timeout, cancellationToken);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<BookieChannel> GetChannelAsync(string bookieId, CancellationToken cancellationToken)
     {
         while (true)

@@ -26,6 +26,7 @@ internal sealed class BookieConnection : IResponseSink
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly string _remote;
+    private readonly NetworkStream _stream;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly Channel<BookieResponse> _responses = Channel.CreateUnbounded<BookieResponse>(
@@ -42,9 +43,9 @@ internal sealed class BookieConnection : IResponseSink
         _socket = socket;
         _logger = logger;
         _remote = socket.RemoteEndPoint?.ToString() ?? "?";
-        var stream = new NetworkStream(socket, ownsSocket: true);
-        _input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: 64 * 1024));
-        _output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 256 * 1024, minimumReadSize: 64 * 1024, leaveOpen: true));
+        _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
     }
 
     /// <summary>Completes when the connection has closed.</summary>
@@ -64,9 +65,21 @@ internal sealed class BookieConnection : IResponseSink
         _input.CancelPendingRead();
     }
 
+    /// <summary>How long a new connection may take to complete the handshake before it is closed.</summary>
+    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var writer = WriteLoopAsync();
+        using var handshakeTimer = new Timer(static s =>
+        {
+            var connection = (BookieConnection)s!;
+            if (!connection._handshaken)
+            {
+                connection._logger.LogWarning("Closing connection from {Remote}: no handshake within {Timeout}", connection._remote, HandshakeTimeout);
+                connection.Abort();
+            }
+        }, this, HandshakeTimeout, Timeout.InfiniteTimeSpan);
         try
         {
             await ReadLoopAsync(cancellationToken);
@@ -81,19 +94,32 @@ internal sealed class BookieConnection : IResponseSink
         finally
         {
             _responses.Writer.TryComplete();
-            try
+            await Quietly(async () => await writer);
+            await Quietly(async () => await _output.CompleteAsync());
+            await Quietly(async () => await _input.CompleteAsync());
+            await Quietly(() =>
             {
-                await writer;
-            }
-            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
-            {
-            }
-
-            await _input.CompleteAsync();
-            await _output.CompleteAsync();
-            _socket.Dispose();
+                _stream.Dispose();
+                return Task.CompletedTask;
+            });
             DrainResponses();
             _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Runs a step of closing a connection; a failure there must not stop the other steps.</summary>
+    private async Task Quietly(Func<Task> step)
+    {
+        try
+        {
+            await step();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Closing the connection from {Remote} failed", _remote);
         }
     }
 
@@ -143,7 +169,7 @@ internal sealed class BookieConnection : IResponseSink
                 {
                     if (buffer.Length > 0)
                     {
-                        Violation(0, $"connection closed inside a frame ({buffer.Length} bytes left)", respond: false);
+                        Violation(0, $"connection closed inside a frame ({buffer.Length} bytes left)", respond: false, slotted: false);
                     }
 
                     return;
@@ -151,7 +177,8 @@ internal sealed class BookieConnection : IResponseSink
             }
             catch (WireProtocolException e)
             {
-                Violation(0, e.Message, respond: true);
+                // The frame was refused before it took an in-flight slot.
+                Violation(0, e.Message, respond: true, slotted: false);
                 return;
             }
             finally
@@ -207,6 +234,20 @@ internal sealed class BookieConnection : IResponseSink
         if (!_handshaken && op != BookieOp.Handshake)
         {
             return Violation(requestId, $"{op} before the handshake", respond: true);
+        }
+
+        if (op is BookieOp.ReadEntry or BookieOp.ReadLac or BookieOp.LongPollRead or BookieOp.Fence or BookieOp.DeleteLedger
+            && body.Length >= 8 && BinaryPrimitives.ReadInt64LittleEndian(body) < 0)
+        {
+            Send(new BookieResponse(op, requestId, StatusCode.BadRequest, BinaryPrimitives.ReadInt64LittleEndian(body)));
+            return Verdict.Continue;
+        }
+
+        if (op is BookieOp.ReadEntry or BookieOp.LongPollRead && body.Length >= 16
+            && BinaryPrimitives.ReadInt64LittleEndian(body[8..]) < (op == BookieOp.ReadEntry ? -1 : 0))
+        {
+            Send(new BookieResponse(op, requestId, StatusCode.BadRequest, BinaryPrimitives.ReadInt64LittleEndian(body), BinaryPrimitives.ReadInt64LittleEndian(body[8..])));
+            return Verdict.Continue;
         }
 
         switch (op)
@@ -392,12 +433,16 @@ internal sealed class BookieConnection : IResponseSink
         return Verdict.Continue;
     }
 
-    private Verdict Violation(ulong requestId, string problem, bool respond)
+    private Verdict Violation(ulong requestId, string problem, bool respond, bool slotted = true)
     {
         _logger.LogWarning("Closing connection from {Remote}: protocol violation: {Problem}", _remote, problem);
         if (respond)
         {
-            Send(new BookieResponse(0, requestId, StatusCode.ProtocolError));
+            Send(new BookieResponse(0, requestId, StatusCode.ProtocolError, Unslotted: !slotted));
+        }
+        else if (slotted)
+        {
+            _slots.Release();
         }
 
         return Verdict.Close;
@@ -435,7 +480,10 @@ internal sealed class BookieConnection : IResponseSink
                     finally
                     {
                         response.ReleasePayload();
-                        _slots.Release();
+                        if (!response.Unslotted)
+                        {
+                            _slots.Release();
+                        }
                     }
                 }
 
@@ -446,9 +494,9 @@ internal sealed class BookieConnection : IResponseSink
                 }
             }
         }
-        catch (SemaphoreFullException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
-            // Responses sent without a slot (violations) can overfill the counter; harmless at close.
+            // The peer went away; the read loop ends the connection.
         }
     }
 

@@ -8,8 +8,9 @@ namespace DistributedLog.Bookie.Server;
 /// One response waiting to be written to a connection. A value type: queueing it allocates nothing; an entry payload
 /// travels in a buffer rented from <see cref="ArrayPool{T}.Shared"/> that the writer returns after sending.
 /// </summary>
+/// <remarks><see cref="Unslotted"/> marks a response to a frame that never took an in-flight slot (a frame rejected before parsing).</remarks>
 internal readonly record struct BookieResponse(BookieOp Op, ulong RequestId, StatusCode Status, long A = 0, long B = 0, long C = 0,
-    byte[]? Payload = null, int PayloadLength = 0)
+    byte[]? Payload = null, int PayloadLength = 0, bool Unslotted = false)
 {
     /// <summary>Returns the payload buffer to the pool.</summary>
     public void ReleasePayload()
