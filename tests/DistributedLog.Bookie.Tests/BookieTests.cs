@@ -1,6 +1,6 @@
 using DistributedLog.Bookie.Client;
 using DistributedLog.Bookie.Hosting;
-using DistributedLog.Bookie.Tests.Fixtures;
+using DistributedLog.Testing;
 using DistributedLog.Bookie.Wire;
 using DistributedLog.Protocol.Errors;
 

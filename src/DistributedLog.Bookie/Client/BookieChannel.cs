@@ -147,6 +147,34 @@ internal sealed class BookieChannel : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends an add whose outcome goes to <paramref name="callback"/> (no task, no allocation). Not bounded by the
+    /// in-flight limit: the caller (a ledger handle) bounds its own outstanding adds.
+    /// </summary>
+    public void SendAdd(ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry, bool recovery, IBookieAddCallback callback,
+        object? state, TimeSpan timeout)
+    {
+        long ledgerId = PackagedEntry.LedgerId(packagedEntry.Span), entryId = PackagedEntry.EntryId(packagedEntry.Span);
+        if (IsClosed)
+        {
+            var failed = new BookieAddResult(StatusCode.BookieUnavailable, ledgerId, entryId);
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.callback.OnAddComplete(s.failed, s.state), (callback, failed, state), preferLocal: false);
+            return;
+        }
+
+        var request = Register(timeout);
+        request.UseCallback(callback, state, ledgerId, entryId);
+
+        WriteFrame(BookieOp.AddEntry, recovery ? BookieProtocol.FlagRecoveryAdd : (byte)0, request.RequestId, 1 + masterKey.Length + packagedEntry.Length,
+            static (span, s) =>
+            {
+                span[0] = (byte)s.masterKey.Length;
+                s.masterKey.Span.CopyTo(span[1..]);
+                s.packagedEntry.Span.CopyTo(span[(1 + s.masterKey.Length)..]);
+            },
+            (masterKey, packagedEntry));
+    }
+
     private void WriteFrame<TState>(BookieOp op, byte flags, ulong requestId, int bodyLength, BodyWriter<TState> writeBody, TState state)
     {
         int total = BookieProtocol.LengthPrefixSize + BookieProtocol.HeaderSize + bodyLength;

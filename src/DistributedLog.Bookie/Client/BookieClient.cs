@@ -60,6 +60,44 @@ public sealed class BookieClient : IAsyncDisposable
         return new BookieAddResult(reply.Status, ledgerId, entryId);
     }
 
+    /// <summary>
+    /// Sends an add and reports its outcome to <paramref name="callback"/> instead of returning a task: the allocation-free
+    /// path the replication layer uses for every replica of every entry. Failures (including an unreachable bookie)
+    /// arrive through the callback too, never synchronously inside this call.
+    /// </summary>
+    public void AddEntry(string bookieId, ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry, bool recovery,
+        IBookieAddCallback callback, object? state)
+    {
+        if (!_disposed && _channels.TryGetValue(bookieId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
+            && !lazy.Value.Result.IsClosed)
+        {
+            lazy.Value.Result.SendAdd(masterKey, packagedEntry, recovery, callback, state, _options.RequestTimeout);
+            return;
+        }
+
+        _ = AddEntrySlowAsync(bookieId, masterKey, packagedEntry, recovery, callback, state);
+    }
+
+    private async Task AddEntrySlowAsync(string bookieId, ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry, bool recovery,
+        IBookieAddCallback callback, object? state)
+    {
+        await Task.Yield();
+        BookieChannel channel;
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            channel = await GetChannelAsync(bookieId, CancellationToken.None);
+        }
+        catch (Exception e) when (e is BookieException or ObjectDisposedException)
+        {
+            var status = e is BookieException b ? b.Code : StatusCode.ClientClosed;
+            callback.OnAddComplete(new BookieAddResult(status, PackagedEntry.LedgerId(packagedEntry.Span), PackagedEntry.EntryId(packagedEntry.Span)), state);
+            return;
+        }
+
+        channel.SendAdd(masterKey, packagedEntry, recovery, callback, state, _options.RequestTimeout);
+    }
+
     /// <summary>Reads an entry (entry id -1: the last entry the bookie has). With <paramref name="fence"/> the ledger is fenced first.</summary>
     public async ValueTask<BookieReadResult> ReadEntryAsync(string bookieId, long ledgerId, long entryId, bool fence = false,
         ReadOnlyMemory<byte> masterKey = default, CancellationToken cancellationToken = default)

@@ -27,3 +27,13 @@ public readonly record struct BookieLacResult(StatusCode Status, long Lac, long 
 /// <param name="Status">Success or why it failed.</param>
 /// <param name="State">Writable or read-only.</param>
 public readonly record struct BookiePingResult(StatusCode Status, BookieState State);
+
+/// <summary>
+/// Receives the outcome of an add sent with <see cref="BookieClient.AddEntry"/>. Called on the connection's receive
+/// loop or timer (or a pool thread): keep it short and never block.
+/// </summary>
+public interface IBookieAddCallback
+{
+    /// <summary>The add finished with <paramref name="result"/>; <paramref name="state"/> is what the sender passed.</summary>
+    void OnAddComplete(in BookieAddResult result, object? state);
+}

@@ -15,6 +15,10 @@ internal sealed class PendingRequest : IValueTaskSource<BookieReply>
     private ManualResetValueTaskSourceCore<BookieReply> _core = new() { RunContinuationsAsynchronously = true };
     private BookieChannel? _owner;
     private int _completed;
+    private IBookieAddCallback? _callback;
+    private object? _callbackState;
+    private long _ledgerId;
+    private long _entryId;
 
     public ulong RequestId { get; private set; }
 
@@ -26,6 +30,17 @@ internal sealed class PendingRequest : IValueTaskSource<BookieReply>
         RequestId = requestId;
         Deadline = deadline;
         _completed = 0;
+        _callback = null;
+        _callbackState = null;
+    }
+
+    /// <summary>Makes this request complete through <paramref name="callback"/> instead of its value task.</summary>
+    public void UseCallback(IBookieAddCallback callback, object? state, long ledgerId, long entryId)
+    {
+        _callback = callback;
+        _callbackState = state;
+        _ledgerId = ledgerId;
+        _entryId = entryId;
     }
 
     public ValueTask<BookieReply> Task => new(this, _core.Version);
@@ -36,6 +51,20 @@ internal sealed class PendingRequest : IValueTaskSource<BookieReply>
         if (Interlocked.Exchange(ref _completed, 1) != 0)
         {
             return false;
+        }
+
+        var callback = _callback;
+        if (callback is not null)
+        {
+            var state = _callbackState;
+            var result = new BookieAddResult(reply.Status, _ledgerId, _entryId);
+            var owner = _owner;
+            _owner = null;
+            _callback = null;
+            _callbackState = null;
+            owner?.Return(this);
+            callback.OnAddComplete(result, state);
+            return true;
         }
 
         _core.SetResult(reply);

@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using DistributedLog.Bookie.Registration;
 using DistributedLog.Bookie.Server;
+using DistributedLog.Metadata;
 using DistributedLog.Bookie.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -13,6 +15,9 @@ namespace DistributedLog.Bookie.Hosting;
 /// </summary>
 public sealed class BookieHost : IAsyncDisposable
 {
+    private BookieRegistration? _registration;
+    private IMetadataStore? _ownedStore;
+
     private BookieHost(Bookie bookie, BookieServer server)
     {
         Bookie = bookie;
@@ -75,8 +80,36 @@ public sealed class BookieHost : IAsyncDisposable
                 MinFreeDiskBytes = options.MinFreeDiskBytes,
                 Faults = options.Faults,
             }, opened, loggerFactory, meterFactory, cancellationToken);
-            server.Start(bookie);
-            return new BookieHost(bookie, server);
+            var host = new BookieHost(bookie, server);
+            try
+            {
+                var store = options.MetadataStore;
+                if (store is null && options.MetadataUri is not null)
+                {
+                    store = host._ownedStore = await MetadataStores.OpenAsync(options.MetadataUri, cancellationToken: cancellationToken);
+                }
+
+                if (store is not null)
+                {
+                    // The cookie is checked before serving: a bookie with a wiped disk must not answer as if it had its data.
+                    await BookieRegistration.ValidateCookieAsync(store, bookieId, journalDirectory, ledgerDirectory,
+                        loggerFactory.CreateLogger<BookieRegistration>(), cancellationToken);
+                }
+
+                server.Start(bookie);
+                if (store is not null)
+                {
+                    host._registration = await BookieRegistration.StartAsync(store, bookie, journalDirectory, ledgerDirectory, options.RegistrationTtl,
+                        loggerFactory.CreateLogger<BookieRegistration>(), cancellationToken);
+                }
+            }
+            catch
+            {
+                await host.DisposeAsync();
+                throw;
+            }
+
+            return host;
         }
         catch
         {
@@ -90,10 +123,19 @@ public sealed class BookieHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops serving, then closes the bookie (journal and storage).</summary>
+    /// <summary>Unregisters, stops serving, then closes the bookie (journal and storage).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_registration is not null)
+        {
+            await _registration.DisposeAsync();
+        }
+
         await Server.DisposeAsync();
         await Bookie.DisposeAsync();
+        if (_ownedStore is not null)
+        {
+            await _ownedStore.DisposeAsync();
+        }
     }
 }

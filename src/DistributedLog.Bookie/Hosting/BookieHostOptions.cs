@@ -41,6 +41,18 @@ public sealed class BookieHostOptions
     /// <summary>Make journal writes durable before acknowledging (default true).</summary>
     public bool JournalSyncData { get; init; } = true;
 
+    /// <summary>
+    /// Metadata store URI (<c>file:///…/meta.db</c> or <c>etcd://host:port/root</c>). When set (or when <see cref="MetadataStore"/>
+    /// is), the bookie checks its cookie and registers itself under a lease so clients can place ledgers on it.
+    /// </summary>
+    public string? MetadataUri { get; init; }
+
+    /// <summary>An already open metadata store to register in (not disposed by the host); wins over <see cref="MetadataUri"/>.</summary>
+    public Metadata.IMetadataStore? MetadataStore { get; init; }
+
+    /// <summary>Time to live of the registration lease: how long after a crash clients still see the bookie. Default 5 s.</summary>
+    public TimeSpan RegistrationTtl { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The fault-injection seam.</summary>
     public IFileFaultInjector Faults { get; init; } = NoFaults.Instance;
 }

@@ -67,6 +67,7 @@ internal sealed class EntryLogWriter
         }
 
         File.Write(_bufferStart, _buffer.AsSpan(0, _buffered));
+        File.StartWriteback(_bufferStart, _buffered);
         _bufferStart += _buffered;
         _buffered = 0;
     }

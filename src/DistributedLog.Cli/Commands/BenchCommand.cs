@@ -63,6 +63,8 @@ internal static class BenchCommand
                     Console.WriteLine($"bookie {target}: {inflight} outstanding, {payloadSize} B payload, {report.Seconds:F1} s");
                     Console.WriteLine($"  {report.AddsPerSecond:N0} adds/s, {report.MegabytesPerSecond:F1} MB/s, errors {report.Errors}");
                     Console.WriteLine($"  latency ms: p50 {report.P50Ms:F3}  p90 {report.P90Ms:F3}  p99 {report.P99Ms:F3}  p99.9 {report.P999Ms:F3}  max {report.MaxMs:F3}");
+                    Console.WriteLine($"  this process: {report.AllocatedBytesPerAdd:F0} B allocated per add (including warm-up), GCs gen0 {report.Gen0Collections} gen2 {report.Gen2Collections}"
+                        + (host is null ? "" : " — bookie in-process: client and server together"));
                 }
 
                 return report.Errors == 0 ? 0 : 1;
@@ -139,19 +141,25 @@ internal static class BenchCommand
             }
         }
 
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
+        int gen0Before = GC.CollectionCount(0), gen2Before = GC.CollectionCount(2);
         await Task.WhenAll(Enumerable.Range(0, inflight).Select(_ => Task.Run(Worker, cancellationToken)));
+        long allocated = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
+        int gen0 = GC.CollectionCount(0) - gen0Before, gen2 = GC.CollectionCount(2) - gen2Before;
         double seconds = duration.TotalSeconds;
         double ToMs(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
         return new BookieBenchReport(bookieId, inflight, payloadSize, seconds, measured, measured / seconds,
             measured * (double)(payloadSize + PackagedEntry.HeaderSize) / seconds / 1e6, errors,
             ToMs(histogram.GetValueAtPercentile(50)), ToMs(histogram.GetValueAtPercentile(90)), ToMs(histogram.GetValueAtPercentile(99)),
-            ToMs(histogram.GetValueAtPercentile(99.9)), ToMs(histogram.GetMaxValue()));
+            ToMs(histogram.GetValueAtPercentile(99.9)), ToMs(histogram.GetMaxValue()),
+            measured == 0 ? 0 : allocated / (double)(measured + errors), gen0, gen2);
     }
 }
 
 /// <summary>Results of <c>dlog bench bookie</c>.</summary>
 internal sealed record BookieBenchReport(string Bookie, int Outstanding, int PayloadBytes, double Seconds, long Adds, double AddsPerSecond,
-    double MegabytesPerSecond, long Errors, double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs);
+    double MegabytesPerSecond, long Errors, double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs,
+    double AllocatedBytesPerAdd, int Gen0Collections, int Gen2Collections);
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(BookieBenchReport))]

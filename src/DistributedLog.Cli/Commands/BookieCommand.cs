@@ -21,11 +21,12 @@ internal static class BookieCommand
         var flush = new Option<double>("--flush-interval-seconds") { Description = "Checkpoint interval in seconds.", DefaultValueFactory = _ => 10 };
         var minFree = new Option<long>("--min-free-mb") { Description = "Turn read-only below this much free disk (MiB).", DefaultValueFactory = _ => 256 };
         var noSync = new Option<bool>("--no-journal-sync") { Description = "Acknowledge before fdatasync (UNSAFE; benchmarks only)." };
+        var metadata = new Option<string?>("--metadata") { Description = "Metadata store to register in: etcd://host:port[/root] or file:///path/meta.db." };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
-            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, logLevel,
+            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -61,6 +62,7 @@ internal static class BookieCommand
                 FlushInterval = TimeSpan.FromSeconds(flushSeconds),
                 MinFreeDiskBytes = result.GetValue(minFree) << 20,
                 JournalSyncData = !result.GetValue(noSync),
+                MetadataUri = result.GetValue(metadata),
             };
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -106,6 +106,12 @@ public enum StatusCode
     IoError = 709,
     /// <summary>The operation timed out.</summary>
     Timeout = 710,
+    /// <summary>Not enough writable bookies to form or repair an ensemble.</summary>
+    NotEnoughBookies = 711,
+    /// <summary>The ledger is closed: no more adds.</summary>
+    LedgerClosed = 712,
+    /// <summary>A compare-and-set on metadata lost against a concurrent change.</summary>
+    MetadataVersionConflict = 713,
 
     /// <summary>A read may be retried.</summary>
     RetryableRead = 1000,

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using DistributedLog.Bookie.Client;
-using DistributedLog.Bookie.Tests.Fixtures;
+using DistributedLog.Testing;
 using DistributedLog.Bookie.Wire;
 using DistributedLog.Protocol.Errors;
 using Xunit.Abstractions;

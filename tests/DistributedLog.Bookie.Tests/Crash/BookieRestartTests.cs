@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using DistributedLog.Bookie.Client;
 using DistributedLog.Bookie.Hosting;
-using DistributedLog.Bookie.Tests.Fixtures;
+using DistributedLog.Testing;
 using DistributedLog.Bookie.Wire;
 using DistributedLog.Protocol.Errors;
 

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using DistributedLog.Bookie.IO;
 using DistributedLog.Bookie.Journal;
-using DistributedLog.Bookie.Tests.Fixtures;
+using DistributedLog.Testing;
 using DistributedLog.Bookie.Wire;
 
 namespace DistributedLog.Bookie.Tests.Journal;

@@ -1,6 +1,6 @@
 using DistributedLog.Bookie.IO;
 
-namespace DistributedLog.Bookie.Tests.Fixtures;
+namespace DistributedLog.Testing;
 
 /// <summary>A fault injector tests switch on and off: writes fail like a full disk, syncs like a dying disk.</summary>
 public sealed class SwitchableFaults : IFileFaultInjector

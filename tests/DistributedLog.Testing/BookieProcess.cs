@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace DistributedLog.Bookie.Tests.Fixtures;
+namespace DistributedLog.Testing;
 
 /// <summary>
 /// A bookie running as its own operating-system process (<c>dlog bookie</c>), on a fixed loopback port that survives

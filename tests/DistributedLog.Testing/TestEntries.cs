@@ -1,6 +1,6 @@
 using DistributedLog.Bookie.Wire;
 
-namespace DistributedLog.Bookie.Tests.Fixtures;
+namespace DistributedLog.Testing;
 
 /// <summary>Deterministic packaged entries: the same (seed, ledger, entry) always gives the same bytes.</summary>
 public static class TestEntries

@@ -1,0 +1,218 @@
+using DistributedLog.Ledgers.Metadata;
+using DistributedLog.Ledgers.Placement;
+using DistributedLog.Protocol.Errors;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Ledgers.Handles;
+
+public sealed partial class LedgerHandle
+{
+    private readonly HashSet<string> _failedBookies = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _everFailed = new(StringComparer.Ordinal);
+    private bool _changingEnsemble;
+
+    /// <summary>How many ensemble changes this writer made.</summary>
+    public int EnsembleChanges { get; private set; }
+
+    private void OnBookieFailed(string bookieId)
+    {
+        lock (_gate)
+        {
+            if (_error is not null || Array.IndexOf(_ensemble, bookieId) < 0)
+            {
+                return;
+            }
+
+            _failedBookies.Add(bookieId);
+            _everFailed.Add(bookieId);
+            if (_changingEnsemble)
+            {
+                return;
+            }
+
+            // Block completions until the new ensemble is in the metadata: an entry acknowledged with the help of a
+            // replacement bookie must be findable by a recovering reader.
+            _changingEnsemble = true;
+        }
+
+        _ = Task.Run(ChangeEnsembleAsync);
+    }
+
+    /// <summary>
+    /// Replaces failed bookies: a new ensemble segment starting at LAC + 1 is written to the ledger metadata by
+    /// compare-and-set, then every pending entry is re-sent to the replicas that changed (acks from replaced bookies no
+    /// longer count). Repeats while more bookies fail meanwhile.
+    /// </summary>
+    private async Task ChangeEnsembleAsync()
+    {
+        while (true)
+        {
+            LedgerMetadata metadata;
+            long version;
+            long firstEntry;
+            string[] ensemble;
+            string[] failed;
+            lock (_gate)
+            {
+                if (_error is not null)
+                {
+                    _changingEnsemble = false;
+                    return;
+                }
+
+                failed = [.. _failedBookies.Where(b => Array.IndexOf(_ensemble, b) >= 0)];
+                if (failed.Length == 0)
+                {
+                    _changingEnsemble = false;
+                    var completed = DrainLocked();
+                    if (completed is not null)
+                    {
+                        ThreadPool.UnsafeQueueUserWorkItem(static c => CompleteInOrder(c), completed, preferLocal: false);
+                    }
+
+                    return;
+                }
+
+                metadata = _metadata;
+                version = _metadataVersion;
+                firstEntry = _lastAddConfirmed + 1;
+                ensemble = _ensemble;
+            }
+
+            string[] replaced;
+            Versioned<LedgerMetadata> written;
+            try
+            {
+                replaced = [.. ensemble];
+                foreach (string bookie in failed)
+                {
+                    int index = Array.IndexOf(replaced, bookie);
+                    replaced[index] = _client.Options.PlacementPolicy.ReplaceBookie(replaced, bookie, _client.Registry.WritableBookies, _everFailed);
+                }
+
+                var segments = metadata.Ensembles.ToList();
+                var segment = new EnsembleSegment(firstEntry, replaced);
+                if (segments[^1].FirstEntryId == firstEntry)
+                {
+                    segments[^1] = segment;
+                }
+                else
+                {
+                    segments.Add(segment);
+                }
+
+                written = await _client.MetadataStore.WriteAsync(metadata with { Ensembles = segments }, version, CancellationToken.None);
+            }
+            catch (DlException e) when (e.Code == StatusCode.MetadataVersionConflict)
+            {
+                var fresh = await ReadMetadataForChangeAsync();
+                if (fresh is null)
+                {
+                    return;
+                }
+
+                lock (_gate)
+                {
+                    _metadata = fresh.Value;
+                    _metadataVersion = fresh.Version;
+                }
+
+                continue;
+            }
+            catch (Exception e) when (e is DlException or IOException)
+            {
+                Fail(e is DlException { Code: StatusCode.NotEnoughBookies } dl
+                    ? new DlException(StatusCode.NotEnoughBookies, $"Ledger {LedgerId}: cannot replace failed bookies [{string.Join(", ", failed)}]: {dl.Message}", dl)
+                    : e);
+                lock (_gate)
+                {
+                    _changingEnsemble = false;
+                }
+
+                return;
+            }
+
+            var resends = new List<AddTarget>();
+            lock (_gate)
+            {
+                _metadata = written.Value;
+                _metadataVersion = written.Version;
+                _ensemble = replaced;
+                EnsembleChanges++;
+                foreach (string bookie in failed)
+                {
+                    _failedBookies.Remove(bookie);
+                }
+
+                int writeQuorum = _metadata.WriteQuorumSize;
+                foreach (var add in _pending)
+                {
+                    for (int k = 0; k < writeQuorum; k++)
+                    {
+                        string bookie = replaced[DistributionSchedule.BookieIndex(add.EntryId, k, replaced.Length)];
+                        if (add.Targets[k]!.BookieId == bookie)
+                        {
+                            continue;
+                        }
+
+                        uint bit = 1u << k;
+                        if ((add.AckedMask & bit) != 0)
+                        {
+                            add.AckedMask &= ~bit;
+                            add.AckCount--;
+                            add.Quorum = add.AckCount >= _metadata.AckQuorumSize;
+                        }
+
+                        var target = add.TargetFor(k, bookie);
+                        add.AddRef();
+                        resends.Add(target);
+                    }
+                }
+            }
+
+            _logger.LogInformation("Ledger {Ledger}: ensemble changed from entry {Entry}: [{Old}] -> [{New}]; re-sending {Count} replicas",
+                LedgerId, firstEntry, string.Join(", ", ensemble), string.Join(", ", replaced), resends.Count);
+            foreach (var target in resends)
+            {
+                _client.Bookies.AddEntry(target.BookieId, MasterKey, target.Owner.Entry, recovery: false, this, target);
+            }
+        }
+    }
+
+    private async Task<Versioned<LedgerMetadata>?> ReadMetadataForChangeAsync()
+    {
+        try
+        {
+            var fresh = await _client.MetadataStore.ReadAsync(LedgerId, CancellationToken.None);
+            if (fresh is null)
+            {
+                Fail(new DlException(StatusCode.NoSuchLedger, $"Ledger {LedgerId} was deleted while its writer changed the ensemble."));
+            }
+            else if (fresh.Value.State != LedgerState.Open)
+            {
+                Fail(new LedgerFencedException($"Ledger {LedgerId} is {fresh.Value.State}: another client recovered it, so this writer stops."));
+                fresh = null;
+            }
+
+            if (fresh is null)
+            {
+                lock (_gate)
+                {
+                    _changingEnsemble = false;
+                }
+            }
+
+            return fresh;
+        }
+        catch (Exception e) when (e is DlException or IOException)
+        {
+            Fail(e);
+            lock (_gate)
+            {
+                _changingEnsemble = false;
+            }
+
+            return null;
+        }
+    }
+}

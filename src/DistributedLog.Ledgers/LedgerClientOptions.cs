@@ -1,0 +1,29 @@
+using DistributedLog.Ledgers.Placement;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Ledgers;
+
+/// <summary>Settings of a <see cref="LedgerClient"/>. Defaults are DistributedLog's (E=3, Qw=3, Qa=2).</summary>
+public sealed class LedgerClientOptions
+{
+    /// <summary>Ensemble size E of new ledgers. Default 3.</summary>
+    public int EnsembleSize { get; init; } = 3;
+
+    /// <summary>Write quorum Qw of new ledgers. Default 3.</summary>
+    public int WriteQuorumSize { get; init; } = 3;
+
+    /// <summary>Ack quorum Qa of new ledgers. Default 2.</summary>
+    public int AckQuorumSize { get; init; } = 2;
+
+    /// <summary>How long a bookie may take to answer a request before it counts as failed (adds then change the ensemble). Default 5 s.</summary>
+    public TimeSpan BookieTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>After this long without an answer, a read is also sent to the next replica (speculative read). Default 50 ms.</summary>
+    public TimeSpan SpeculativeReadTimeout { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How bookies are chosen for ensembles and replacements. Default random.</summary>
+    public IEnsemblePlacementPolicy PlacementPolicy { get; init; } = new RandomPlacementPolicy();
+
+    /// <summary>Logging.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+}

@@ -1,0 +1,101 @@
+using System.Globalization;
+using System.Text.Json;
+using DistributedLog.Metadata;
+using DistributedLog.Protocol.Errors;
+
+namespace DistributedLog.Ledgers.Metadata;
+
+/// <summary>
+/// Ledger metadata in the project's metadata store:
+/// <code>
+/// ledgers/&lt;id, 19 digits&gt;   LedgerMetadata as JSON; its store version is the CAS version
+/// idgen/ledgers               the ledger id counter (<see cref="MetadataIdGenerator"/>)
+/// </code>
+/// </summary>
+public sealed class MetadataLedgerStore(IMetadataStore store) : ILedgerMetadataStore
+{
+    /// <summary>Prefix of ledger metadata keys.</summary>
+    public const string LedgersPrefix = "ledgers/";
+
+    /// <summary>Key of the ledger id counter.</summary>
+    public const string IdCounterKey = "idgen/ledgers";
+
+    /// <summary>Key of a ledger's metadata.</summary>
+    public static string LedgerKey(long ledgerId) => LedgersPrefix + ledgerId.ToString("D19", CultureInfo.InvariantCulture);
+
+    private readonly MetadataIdGenerator _ids = new(store);
+
+    /// <inheritdoc />
+    public async Task<long> NextLedgerIdAsync(CancellationToken cancellationToken) => await _ids.NextAsync(IdCounterKey, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<Versioned<LedgerMetadata>> CreateAsync(LedgerMetadata metadata, CancellationToken cancellationToken)
+    {
+        string key = LedgerKey(metadata.LedgerId);
+        var result = await store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, Serialize(metadata)), cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new DlException(StatusCode.MetadataVersionConflict, $"Ledger {metadata.LedgerId} already exists.");
+        }
+
+        return new Versioned<LedgerMetadata>(metadata, result.Revision);
+    }
+
+    /// <inheritdoc />
+    public async Task<Versioned<LedgerMetadata>?> ReadAsync(long ledgerId, CancellationToken cancellationToken)
+    {
+        var value = await store.GetAsync(LedgerKey(ledgerId), cancellationToken);
+        return value is null ? null : new Versioned<LedgerMetadata>(Deserialize(ledgerId, value.Value.Span), value.Version);
+    }
+
+    /// <inheritdoc />
+    public async Task<Versioned<LedgerMetadata>> WriteAsync(LedgerMetadata metadata, long expectedVersion, CancellationToken cancellationToken)
+    {
+        if (metadata.Validate() is string problem)
+        {
+            throw new DlException(StatusCode.MetadataException, $"Refusing to write invalid metadata for ledger {metadata.LedgerId}: {problem}.");
+        }
+
+        string key = LedgerKey(metadata.LedgerId);
+        var result = await store.CommitAsync(new MetadataTransaction().IfVersion(key, expectedVersion).Put(key, Serialize(metadata)), cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new DlException(StatusCode.MetadataVersionConflict,
+                $"Ledger {metadata.LedgerId}'s metadata changed since version {expectedVersion} (or the ledger was deleted).");
+        }
+
+        return new Versioned<LedgerMetadata>(metadata, result.Revision);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteAsync(long ledgerId, CancellationToken cancellationToken) =>
+        await store.DeleteAsync(LedgerKey(ledgerId), cancellationToken);
+
+    private static byte[] Serialize(LedgerMetadata metadata) => JsonSerializer.SerializeToUtf8Bytes(metadata, LedgerMetadataJson.Default.LedgerMetadata);
+
+    private static LedgerMetadata Deserialize(long ledgerId, ReadOnlySpan<byte> json)
+    {
+        LedgerMetadata? metadata;
+        try
+        {
+            metadata = JsonSerializer.Deserialize(json, LedgerMetadataJson.Default.LedgerMetadata);
+        }
+        catch (JsonException e)
+        {
+            throw new DlException(StatusCode.MetadataException, $"The metadata of ledger {ledgerId} is unreadable: {e.Message}");
+        }
+
+        if (metadata is null || metadata.Validate() is string problem2 && problem2.Length > 0)
+        {
+            throw new DlException(StatusCode.MetadataException, $"The metadata of ledger {ledgerId} is invalid: {metadata?.Validate() ?? "empty"}.");
+        }
+
+        if (metadata.FormatVersion > LedgerMetadata.CurrentFormatVersion)
+        {
+            throw new DlException(StatusCode.UnsupportedMetadataVersion,
+                $"Ledger {ledgerId} was written in metadata format {metadata.FormatVersion}; this version understands up to {LedgerMetadata.CurrentFormatVersion}.");
+        }
+
+        return metadata;
+    }
+}
