@@ -21,8 +21,20 @@ dotnet build DistributedLog.sln -c Release -nologo -clp:ErrorsOnly
 
 echo "== test"
 status=0
+passed=0; failed=0; skipped=0
+log=$(mktemp)
 for project in tests/*/*.Tests.csproj; do
   echo "-- $project"
-  dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=minimal" || status=1
+  dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=1
+  # "Passed!  - Failed:     0, Passed:    73, Skipped:     0, Total: ..." (or "Failed!  - ...")
+  line=$(grep -E '(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+, +Skipped: +[0-9]+' "$log" | tail -n 1 || true)
+  if [ -z "$line" ]; then
+    echo "no test summary from $project"; status=1
+  else
+    f=$(sed -E 's/.*Failed: +([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$line"); s=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$line")
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  fi
 done
+rm -f "$log"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $status
