@@ -146,6 +146,37 @@ public sealed class BookieProcess : IAsyncDisposable
         return code;
     }
 
+    /// <summary>SIGKILL, then delete every byte of the bookie's data, as a replaced or wiped disk would.</summary>
+    public async Task WipeAsync()
+    {
+        await KillAsync();
+        Directory.Delete(DataDirectory, recursive: true);
+    }
+
+    /// <summary>Starts the process and waits for it to exit (for starts that must be refused); returns its exit code.</summary>
+    public async Task<int> RunToExitAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await StartAsync(timeout);
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited before "ready": what a refused start looks like.
+        }
+
+        if (_process is null)
+        {
+            return 0;
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        int code = _process.ExitCode;
+        _process.Dispose();
+        _process = null;
+        return code;
+    }
+
     public async Task RestartAsync()
     {
         await KillAsync();

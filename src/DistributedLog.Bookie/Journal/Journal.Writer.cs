@@ -102,9 +102,9 @@ public sealed partial class Journal
                 batch = _filling;
                 _filling = _spare;
                 _spare = batch;
-                var space = _space;
-                _space = NewSpaceSignal();
-                space.TrySetResult();
+                // Wake appenders that found the batch full (allocated only when someone waits).
+                _space?.TrySetResult();
+                _space = null;
             }
 
             Exception? error = null;
@@ -253,7 +253,7 @@ public sealed partial class Journal
             }
 
             _failure = e;
-            _space.TrySetResult();
+            _space?.TrySetResult();
         }
 
         _logger.LogError(e, "Journal write failed; the journal stops accepting records");

@@ -21,7 +21,7 @@ public sealed partial class Journal : IDisposable
     private Batch _spare = new();
     private bool _stopping;
     private Exception? _failure;
-    private TaskCompletionSource _space = NewSpaceSignal();
+    private TaskCompletionSource? _space;
     private Thread? _writerThread;
 
     /// <summary>Creates a journal over <see cref="JournalOptions.Directory"/> (created if missing). Call <see cref="Replay"/> then <see cref="Start"/>.</summary>
@@ -97,6 +97,13 @@ public sealed partial class Journal : IDisposable
     {
         lock (_gate)
         {
+            // Room for any record already (the batch was swapped since the append saw it full): try again at once.
+            if (_failure is not null || _stopping || _filling.Length + PackagedEntryLimit + JournalFormat.RecordHeaderSize + 16 <= _options.MaxBatchBytes)
+            {
+                return Task.CompletedTask;
+            }
+
+            _space ??= NewSpaceSignal();
             return _space.Task.WaitAsync(cancellationToken);
         }
     }
@@ -193,7 +200,7 @@ public sealed partial class Journal : IDisposable
         _spare.Release();
         _current?.Dispose();
         _nextFile?.Dispose();
-        _space.TrySetResult();
+        _space?.TrySetResult();
     }
 
     private static TaskCompletionSource NewSpaceSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

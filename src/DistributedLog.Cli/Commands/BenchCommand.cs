@@ -1,11 +1,11 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Text.Json;
 using DistributedLog.Bookie.Client;
 using DistributedLog.Bookie.Hosting;
 using DistributedLog.Bookie.Wire;
+using DistributedLog.Ledgers;
+using DistributedLog.Ledgers.Metadata;
+using DistributedLog.Metadata;
 using DistributedLog.Protocol.Errors;
-using HdrHistogram;
 
 namespace DistributedLog.Cli.Commands;
 
@@ -16,31 +16,39 @@ internal static class BenchCommand
     {
         var bench = new Command("bench", "Measure throughput and latency end to end.");
         bench.Subcommands.Add(CreateBookieBench());
+        bench.Subcommands.Add(CreateLedgerBench());
         return bench;
+    }
+
+    private static (Option<int> Outstanding, Option<int> Size, Option<double> Seconds, Option<bool> Json) CommonOptions() => (
+        new Option<int>("--outstanding") { Description = "Operations in flight at once.", DefaultValueFactory = _ => 1 },
+        new Option<int>("--size") { Description = "Payload bytes per entry.", DefaultValueFactory = _ => 100 },
+        new Option<double>("--seconds") { Description = "How long to measure (after a 2 s warm-up).", DefaultValueFactory = _ => 10 },
+        new Option<bool>("--json") { Description = "Print one JSON object with the results." });
+
+    private static (int Outstanding, int Size, TimeSpan Duration) Validate(int outstanding, int size, double seconds)
+    {
+        if (outstanding < 1 || size < 0 || size > PackagedEntry.MaxPayloadSize || seconds <= 0)
+        {
+            throw new ArgumentException($"--outstanding must be ≥ 1, --size within 0..{PackagedEntry.MaxPayloadSize}, --seconds > 0.");
+        }
+
+        return (outstanding, size, TimeSpan.FromSeconds(seconds));
     }
 
     private static Command CreateBookieBench()
     {
         var bookie = new Option<string?>("--bookie") { Description = "Bookie to load (host:port). Without it, an in-process bookie is started on --data." };
         var data = new Option<DirectoryInfo?>("--data") { Description = "Data directory for the in-process bookie (default: a temporary directory, removed after)." };
-        var outstanding = new Option<int>("--outstanding") { Description = "Adds in flight at once.", DefaultValueFactory = _ => 1 };
-        var size = new Option<int>("--size") { Description = "Payload bytes per entry.", DefaultValueFactory = _ => 100 };
-        var seconds = new Option<double>("--seconds") { Description = "How long to measure (after a 2 s warm-up).", DefaultValueFactory = _ => 10 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object with the results." };
+        var pingOption = new Option<bool>("--ping") { Description = "Send pings instead of adds (measures the round trip: network plus request handling)." };
+        var (outstanding, size, seconds, json) = CommonOptions();
         var command = new Command("bookie", "Add entries to one bookie with a fixed number in flight; report adds/s and latency percentiles.")
         {
-            bookie, data, outstanding, size, seconds, json,
+            bookie, data, pingOption, outstanding, size, seconds, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
-            int inflight = result.GetValue(outstanding);
-            int payloadSize = result.GetValue(size);
-            double duration = result.GetValue(seconds);
-            if (inflight < 1 || payloadSize < 0 || payloadSize > PackagedEntry.MaxPayloadSize || duration <= 0)
-            {
-                throw new ArgumentException($"--outstanding must be ≥ 1, --size within 0..{PackagedEntry.MaxPayloadSize}, --seconds > 0.");
-            }
-
+            var (inflight, payloadSize, duration) = Validate(result.GetValue(outstanding), result.GetValue(size), result.GetValue(seconds));
             string? target = result.GetValue(bookie);
             string? temp = null;
             BookieHost? host = null;
@@ -53,20 +61,34 @@ internal static class BenchCommand
 
             try
             {
-                var report = await RunAsync(target, inflight, payloadSize, TimeSpan.FromSeconds(duration), cancellationToken);
-                if (result.GetValue(json))
+                await using var client = new BookieClient();
+                var ping = await client.PingAsync(target, cancellationToken);
+                if (ping.Status != StatusCode.Success)
                 {
-                    Console.WriteLine(JsonSerializer.Serialize(report, BenchJson.Default.BookieBenchReport));
-                }
-                else
-                {
-                    Console.WriteLine($"bookie {target}: {inflight} outstanding, {payloadSize} B payload, {report.Seconds:F1} s");
-                    Console.WriteLine($"  {report.AddsPerSecond:N0} adds/s, {report.MegabytesPerSecond:F1} MB/s, errors {report.Errors}");
-                    Console.WriteLine($"  latency ms: p50 {report.P50Ms:F3}  p90 {report.P90Ms:F3}  p99 {report.P99Ms:F3}  p99.9 {report.P999Ms:F3}  max {report.MaxMs:F3}");
-                    Console.WriteLine($"  this process: {report.AllocatedBytesPerAdd:F0} B allocated per add (including warm-up), GCs gen0 {report.Gen0Collections} gen2 {report.Gen2Collections}"
-                        + (host is null ? "" : " — bookie in-process: client and server together"));
+                    throw new DlException(ping.Status, $"Bookie {target} does not answer ({ping.Status}).");
                 }
 
+                long ledgerId = Random.Shared.NextInt64(1, long.MaxValue / 2);
+                byte[] key = new byte[20];
+                Random.Shared.NextBytes(key);
+                byte[] payload = new byte[payloadSize];
+                Random.Shared.NextBytes(payload);
+                var buffers = Enumerable.Range(0, inflight).Select(_ => new byte[PackagedEntry.SizeOf(payloadSize)]).ToArray();
+                long nextEntry = -1;
+                bool pingOnly = result.GetValue(pingOption);
+                var report = await LoadRunner.RunAsync($"bookie {target}{(pingOnly ? " (ping)" : "")}", inflight, pingOnly ? 0 : payloadSize, duration, async worker =>
+                {
+                    if (pingOnly)
+                    {
+                        return (await client.PingAsync(target, cancellationToken)).Status == StatusCode.Success;
+                    }
+
+                    long entryId = Interlocked.Increment(ref nextEntry);
+                    PackagedEntry.Write(buffers[worker], ledgerId, entryId, entryId - inflight - 1, 0, payload);
+                    var added = await client.AddEntryAsync(target, key, buffers[worker], cancellationToken: cancellationToken);
+                    return added.Status == StatusCode.Success;
+                }, cancellationToken);
+                LoadRunner.Print(report, result.GetValue(json), host is null ? "" : " (bookie in this process too)");
                 return report.Errors == 0 ? 0 : 1;
             }
             finally
@@ -85,82 +107,46 @@ internal static class BenchCommand
         return command;
     }
 
-    private static async Task<BookieBenchReport> RunAsync(string bookieId, int inflight, int payloadSize, TimeSpan duration, CancellationToken cancellationToken)
+    private static Command CreateLedgerBench()
     {
-        await using var client = new BookieClient();
-        var ping = await client.PingAsync(bookieId, cancellationToken);
-        if (ping.Status != StatusCode.Success)
+        var metadata = new Option<string>("--metadata") { Description = "Metadata store the bookies registered in (etcd://host:port/root).", Required = true };
+        var ensemble = new Option<int>("--ensemble") { Description = "Ensemble size E.", DefaultValueFactory = _ => 3 };
+        var writeQuorum = new Option<int>("--write-quorum") { Description = "Write quorum Qw.", DefaultValueFactory = _ => 3 };
+        var ackQuorum = new Option<int>("--ack-quorum") { Description = "Ack quorum Qa.", DefaultValueFactory = _ => 2 };
+        var (outstanding, size, seconds, json) = CommonOptions();
+        var command = new Command("ledger", "Add entries to a new replicated ledger with a fixed number in flight; report adds/s and latency percentiles.")
         {
-            throw new DlException(ping.Status, $"Bookie {bookieId} does not answer ({ping.Status}).");
-        }
-
-        long ledgerId = Random.Shared.NextInt64(1, long.MaxValue / 2);
-        byte[] key = new byte[20];
-        Random.Shared.NextBytes(key);
-        byte[] payload = new byte[payloadSize];
-        Random.Shared.NextBytes(payload);
-        long nextEntry = -1;
-        long errors = 0;
-        var histogram = new LongHistogram(TimeStamp.Minutes(1), 3);
-        long warmupEnd = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 2;
-        long end = warmupEnd + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        long measured = 0;
-
-        async Task Worker()
+            metadata, ensemble, writeQuorum, ackQuorum, outstanding, size, seconds, json,
+        };
+        command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
-            byte[] entry = new byte[PackagedEntry.SizeOf(payloadSize)];
-            var recorder = new LongHistogram(TimeStamp.Minutes(1), 3);
-            long count = 0;
-            while (true)
-            {
-                long start = Stopwatch.GetTimestamp();
-                if (start >= end || cancellationToken.IsCancellationRequested)
+            var (inflight, payloadSize, duration) = Validate(result.GetValue(outstanding), result.GetValue(size), result.GetValue(seconds));
+            await using var store = await MetadataStores.OpenAsync(result.GetValue(metadata)!, cancellationToken: cancellationToken);
+            await using var registry = await MetadataBookieRegistry.StartAsync(store, cancellationToken: cancellationToken);
+            int e = result.GetValue(ensemble);
+            await registry.WaitForBookiesAsync(e, TimeSpan.FromSeconds(10), cancellationToken);
+            await using var client = new LedgerClient(new MetadataLedgerStore(store), registry);
+            var writer = await client.CreateLedgerAsync(e, result.GetValue(writeQuorum), result.GetValue(ackQuorum), cancellationToken: cancellationToken);
+            byte[] payload = new byte[payloadSize];
+            Random.Shared.NextBytes(payload);
+            var report = await LoadRunner.RunAsync($"ledger {writer.LedgerId} on [{string.Join(", ", writer.Metadata.CurrentEnsemble)}]", inflight, payloadSize, duration,
+                async _ =>
                 {
-                    break;
-                }
-
-                long entryId = Interlocked.Increment(ref nextEntry);
-                PackagedEntry.Write(entry, ledgerId, entryId, entryId - inflight - 1, 0, payload);
-                var added = await client.AddEntryAsync(bookieId, key, entry, cancellationToken: cancellationToken);
-                long stop = Stopwatch.GetTimestamp();
-                if (added.Status != StatusCode.Success)
-                {
-                    Interlocked.Increment(ref errors);
-                }
-                else if (start >= warmupEnd)
-                {
-                    recorder.RecordValue(stop - start);
-                    count++;
-                }
-            }
-
-            lock (histogram)
-            {
-                histogram.Add(recorder);
-                measured += count;
-            }
-        }
-
-        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
-        int gen0Before = GC.CollectionCount(0), gen2Before = GC.CollectionCount(2);
-        await Task.WhenAll(Enumerable.Range(0, inflight).Select(_ => Task.Run(Worker, cancellationToken)));
-        long allocated = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
-        int gen0 = GC.CollectionCount(0) - gen0Before, gen2 = GC.CollectionCount(2) - gen2Before;
-        double seconds = duration.TotalSeconds;
-        double ToMs(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
-        return new BookieBenchReport(bookieId, inflight, payloadSize, seconds, measured, measured / seconds,
-            measured * (double)(payloadSize + PackagedEntry.HeaderSize) / seconds / 1e6, errors,
-            ToMs(histogram.GetValueAtPercentile(50)), ToMs(histogram.GetValueAtPercentile(90)), ToMs(histogram.GetValueAtPercentile(99)),
-            ToMs(histogram.GetValueAtPercentile(99.9)), ToMs(histogram.GetMaxValue()),
-            measured == 0 ? 0 : allocated / (double)(measured + errors), gen0, gen2);
+                    try
+                    {
+                        await writer.AddEntryAsync(payload);
+                        return true;
+                    }
+                    catch (DlException)
+                    {
+                        return false;
+                    }
+                }, cancellationToken);
+            await writer.CloseAsync(cancellationToken);
+            await client.DeleteLedgerAsync(writer.LedgerId, cancellationToken);
+            LoadRunner.Print(report, result.GetValue(json));
+            return report.Errors == 0 ? 0 : 1;
+        }));
+        return command;
     }
 }
-
-/// <summary>Results of <c>dlog bench bookie</c>.</summary>
-internal sealed record BookieBenchReport(string Bookie, int Outstanding, int PayloadBytes, double Seconds, long Adds, double AddsPerSecond,
-    double MegabytesPerSecond, long Errors, double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs,
-    double AllocatedBytesPerAdd, int Gen0Collections, int Gen2Collections);
-
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
-[System.Text.Json.Serialization.JsonSerializable(typeof(BookieBenchReport))]
-internal sealed partial class BenchJson : System.Text.Json.Serialization.JsonSerializerContext;

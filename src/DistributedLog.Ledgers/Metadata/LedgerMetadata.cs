@@ -65,6 +65,10 @@ public sealed record LedgerMetadata
     /// <summary>Application data attached at creation (DistributedLog stores its segment info elsewhere; free for users).</summary>
     public IReadOnlyDictionary<string, string> CustomMetadata { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Fields written by a newer version of this code, kept so that a compare-and-set rewrite does not drop them.</summary>
+    [JsonExtensionData]
+    public Dictionary<string, System.Text.Json.JsonElement>? UnknownFields { get; set; }
+
     /// <summary>Whether the ledger is closed.</summary>
     [JsonIgnore]
     public bool IsClosed => State == LedgerState.Closed;

@@ -135,6 +135,22 @@ public sealed class ReplicationClusterTests(EtcdServer etcd, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task A_bookie_restarted_on_a_wiped_disk_is_refused_and_a_plain_restart_is_not()
+    {
+        await using var cluster = await ProcessCluster.StartAsync(3, _etcd);
+        var bookie = cluster.Bookies[1];
+        await bookie.KillAsync();
+        await bookie.StartAsync();
+        await cluster.Registry.WaitForBookiesAsync(3, TimeSpan.FromSeconds(30));
+
+        await bookie.WipeAsync();
+        int exitCode = await bookie.RunToExitAsync(TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("no cookie", bookie.Output, StringComparison.Ordinal);
+        Assert.Contains("wiped", bookie.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Etcd_outage_gives_clear_errors_and_operations_resume()
     {
         // Its own etcd: this test kills it.

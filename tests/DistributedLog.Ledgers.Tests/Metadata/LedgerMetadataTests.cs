@@ -32,6 +32,9 @@ public class LedgerMetadataTests
         string withExtra = System.Text.Encoding.UTF8.GetString(json).Replace("{\"formatVersion\"", "{\"futureField\":[1,2],\"formatVersion\"", StringComparison.Ordinal);
         var tolerant = JsonSerializer.Deserialize(withExtra, LedgerMetadataJson.Default.LedgerMetadata)!;
         Assert.Equal(99, tolerant.LastEntryId);
+        // A rewrite (compare-and-set update) keeps what a newer writer added.
+        string rewritten = JsonSerializer.Serialize(tolerant with { Length = 5 }, LedgerMetadataJson.Default.LedgerMetadata);
+        Assert.Contains("\"futureField\":[1,2]", rewritten, StringComparison.Ordinal);
     }
 
     [Fact]
