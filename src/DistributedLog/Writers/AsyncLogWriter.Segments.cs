@@ -1,0 +1,112 @@
+using System.Globalization;
+using DistributedLog.Metadata;
+using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using DistributedLog.Segments;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Writers;
+
+public sealed partial class AsyncLogWriter
+{
+    /// <summary>
+    /// Starts segment N+1: checks the txid against the log's max txid, creates the ledger, then in one transaction raises
+    /// the log's max LSSN and creates the in-progress segment record (so two writers can never both start segment N+1).
+    /// </summary>
+    private async Task<LogSegmentWriter> StartSegmentAsync(long firstTxId, CancellationToken cancellationToken)
+    {
+        var (log, version) = await _namespace.GetLogAsync(LogName, cancellationToken);
+        if (log.MaxTxId == LogRecord.EndOfStreamTxId)
+        {
+            throw new LogEndOfStreamException($"Log '{LogName}' was sealed with end of stream; no more writes.");
+        }
+
+        if (firstTxId < log.MaxTxId)
+        {
+            throw new TransactionIdOutOfOrderException(
+                $"Cannot start a new segment of log '{LogName}' at txid {firstTxId}: the log already holds txid {log.MaxTxId}.");
+        }
+
+        long lssn = log.MaxLssn + 1;
+        var ledger = await _ledgers.CreateLedgerAsync(_options.EnsembleSize, _options.WriteQuorumSize, _options.AckQuorumSize,
+            new Dictionary<string, string> { ["log"] = LogName, ["lssn"] = lssn.ToString(CultureInfo.InvariantCulture) }, cancellationToken);
+        var segment = new LogSegmentMetadata
+        {
+            Lssn = lssn,
+            LedgerId = ledger.LedgerId,
+            FirstTxId = firstTxId,
+            StartSequenceId = _nextStartSequenceId,
+            CreatedAt = _options.TimeProvider.GetUtcNow(),
+        };
+        string logKey = _namespace.Layout.Log(LogName);
+        string segmentKey = _namespace.Layout.Segment(LogName, lssn);
+        var transaction = new MetadataTransaction()
+            .IfVersion(logKey, version)
+            .IfAbsent(segmentKey)
+            .Put(logKey, Serialize(log with { MaxLssn = lssn }))
+            .Put(segmentKey, Serialize(segment));
+        if (_lease is not null)
+        {
+            // Only the owner may start a segment: its lock key must still exist.
+            transaction.IfExists(_namespace.Layout.Lock(LogName));
+        }
+
+        if (!(await _store.CommitAsync(transaction, cancellationToken)).Succeeded)
+        {
+            await ledger.DisposeAsync();
+            await _ledgers.DeleteLedgerAsync(ledger.LedgerId, CancellationToken.None);
+            throw new LockingException($"Log '{LogName}' changed while this writer started segment {lssn}: another writer took over.");
+        }
+
+        _logger.LogDebug("Log {Log}: started segment {Lssn} on ledger {Ledger} at txid {TxId}", LogName, lssn, ledger.LedgerId, firstTxId);
+        return new LogSegmentWriter(ledger, lssn, _nextStartSequenceId, _options);
+    }
+
+    /// <summary>Flushes and closes the segment's ledger, then records the completed segment and the log's max txid (one transaction).</summary>
+    private async Task CompleteSegmentAsync(LogSegmentWriter writer, CancellationToken cancellationToken)
+    {
+        var end = await writer.CompleteAsync(cancellationToken);
+        await LogRecovery.CompleteSegmentRecordAsync(_namespace, _store, LogName, writer.Lssn, end, _options.TimeProvider, cancellationToken);
+        _nextStartSequenceId = writer.StartSequenceId + end.RecordCount;
+        _logger.LogDebug("Log {Log}: completed segment {Lssn} at entry {Entry} ({Records} records)", LogName, writer.Lssn, end.LastEntryId, end.RecordCount);
+    }
+
+    /// <summary>
+    /// Seals the log: writes an end-of-stream record, completes the segment and sets the log's max txid to
+    /// <see cref="long.MaxValue"/>. Afterwards every write fails with <see cref="LogEndOfStreamException"/>. Idempotent.
+    /// Returns the end-of-stream txid.
+    /// </summary>
+    public async Task<long> MarkEndOfStreamAsync(CancellationToken cancellationToken = default)
+    {
+        var (log, _) = await _namespace.GetLogAsync(LogName, cancellationToken);
+        if (log.MaxTxId == LogRecord.EndOfStreamTxId)
+        {
+            return LogRecord.EndOfStreamTxId;
+        }
+
+        await FlushAsync(cancellationToken);
+        LogSegmentWriter? segment;
+        lock (_gate)
+        {
+            segment = _segment;
+            _segment = null;
+        }
+
+        segment ??= await StartSegmentAsync(Math.Max(_lastTxId, log.MaxTxId), cancellationToken);
+        if (segment.WriteEndOfStream() is Exception error)
+        {
+            throw error;
+        }
+
+        var end = await segment.CompleteAsync(cancellationToken);
+        await LogRecovery.CompleteSegmentRecordAsync(_namespace, _store, LogName, segment.Lssn, end, _options.TimeProvider, cancellationToken,
+            endOfStream: true);
+        lock (_gate)
+        {
+            FailLocked(new LogEndOfStreamException($"Log '{LogName}' was sealed with end of stream; no more writes."));
+        }
+
+        return LogRecord.EndOfStreamTxId;
+    }
+}

@@ -1,0 +1,370 @@
+using System.Text;
+using System.Text.Json;
+using DistributedLog.Ledgers;
+using DistributedLog.Metadata;
+using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using DistributedLog.Segments;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Writers;
+
+/// <summary>
+/// The single writer of a log (DistributedLog's AsyncLogWriter). Opening it takes ownership of the log (a lease-bound
+/// lock, unless disabled) and recovers whatever in-progress segment a previous writer left (fence, find the last
+/// entry, complete the segment by compare-and-set). Writes are batched into entries of the current segment and
+/// complete with their DLSN, in write order, once durable on the ack quorum. Segments roll by size or time; the first
+/// write after a roll starts segment N+1. <see cref="CloseAsync"/> completes the segment and releases ownership;
+/// <see cref="AbortAsync"/> leaves it for recovery.
+/// </summary>
+public sealed partial class AsyncLogWriter : IAsyncDisposable
+{
+    private readonly NamespaceMetadata _namespace;
+    private readonly IMetadataStore _store;
+    private readonly LedgerClient _ledgers;
+    private readonly LogWriterOptions _options;
+    private readonly ILogger _logger;
+    private readonly object _gate = new();
+    private readonly SemaphoreSlim _rollLock = new(1, 1);
+    private readonly List<(LogRecord Record, PendingWrite Write)> _queued = [];
+    private ILease? _lease;
+    private LogSegmentWriter? _segment;
+    private Task? _rolling;
+    private Exception? _error;
+    private bool _closed;
+    private long _lastTxId = -1;
+    private long _nextStartSequenceId;
+
+    private AsyncLogWriter(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string logName, LogWriterOptions options, ILogger logger)
+    {
+        _namespace = ns;
+        _store = store;
+        _ledgers = ledgers;
+        LogName = logName;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>The log's name.</summary>
+    public string LogName { get; }
+
+    /// <summary>Txid of the last record written (DistributedLog's <c>getLastTxId</c>).</summary>
+    public long LastTxId
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lastTxId;
+            }
+        }
+    }
+
+    /// <summary>Opens the writer: takes ownership and recovers the log's in-progress segments.</summary>
+    /// <exception cref="LogNotFoundException">No such log.</exception>
+    /// <exception cref="LockingException">Another writer owns the log (after <see cref="LogWriterOptions.LockTimeout"/>).</exception>
+    internal static async Task<AsyncLogWriter> OpenAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string logName,
+        LogWriterOptions options, ILogger logger, CancellationToken cancellationToken)
+    {
+        logName = Naming.LogName.Validate(logName);
+        await ns.GetLogAsync(logName, cancellationToken);
+        var writer = new AsyncLogWriter(ns, store, ledgers, logName, options, logger);
+        try
+        {
+            if (!options.DisableOwnershipLock)
+            {
+                await writer.AcquireOwnershipAsync(cancellationToken);
+            }
+
+            await LogRecovery.RecoverAsync(ns, store, ledgers, logName, logger, cancellationToken);
+            var segments = await ns.GetSegmentsAsync(logName, cancellationToken);
+            if (segments.Count > 0)
+            {
+                var last = segments[^1].Segment;
+                writer._nextStartSequenceId = last.StartSequenceId + last.RecordCount;
+                writer._lastTxId = last.LastTxId;
+            }
+        }
+        catch
+        {
+            await writer.ReleaseOwnershipAsync();
+            throw;
+        }
+
+        return writer;
+    }
+
+    /// <summary>
+    /// Writes a record. Completes with its DLSN once it is durable on the ack quorum; completions arrive in write order.
+    /// </summary>
+    /// <exception cref="TransactionIdOutOfOrderException">A negative txid, <see cref="long.MaxValue"/>, or a txid below the log's max txid at a segment start.</exception>
+    /// <exception cref="LogRecordTooLongException">The record exceeds the maximum record size.</exception>
+    /// <exception cref="LogEndOfStreamException">The log was sealed.</exception>
+    public ValueTask<Dlsn> WriteAsync(LogRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.TxId < 0 || record.TxId == LogRecord.EndOfStreamTxId)
+        {
+            return ValueTask.FromException<Dlsn>(new TransactionIdOutOfOrderException(
+                $"Txid {record.TxId} is not allowed: txids are non-negative and {LogRecord.EndOfStreamTxId} is reserved for end of stream."));
+        }
+
+        if (record.IsControl || record.IsRecordSet)
+        {
+            return ValueTask.FromException<Dlsn>(new ArgumentException("Only user records can be written (no control or record-set flags).", nameof(record)));
+        }
+
+        if (record.PersistedSize > LogRecord.MaxRecordSize)
+        {
+            return ValueTask.FromException<Dlsn>(new LogRecordTooLongException(
+                $"Record of {record.PersistedSize} bytes exceeds the maximum record size of {LogRecord.MaxRecordSize} bytes."));
+        }
+
+        var write = PendingWrite.Rent();
+        var task = write.Task;
+        lock (_gate)
+        {
+            if (_error is not null || _closed)
+            {
+                write.Fail(_error ?? new AlreadyClosedException($"The writer of log '{LogName}' is closed."));
+                return task;
+            }
+
+            if (_segment is null || _rolling is not null || NeedsRoll(_segment))
+            {
+                _queued.Add((record, write));
+                _rolling ??= RollAsync(record.TxId);
+                return task;
+            }
+
+            var error = _segment.Write(record, write);
+            if (error is not null)
+            {
+                FailLocked(error);
+                write.Fail(_error!);
+                return task;
+            }
+
+            _lastTxId = record.TxId;
+        }
+
+        return task;
+    }
+
+    /// <summary>
+    /// Writes records in order and stops at the first failure: earlier records complete normally, the failing one carries
+    /// its error, later ones fail with <see cref="WriteCancelledException"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<Task<Dlsn>>> WriteBulkAsync(IReadOnlyList<LogRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var results = new List<Task<Dlsn>>(records.Count);
+        for (int i = 0; i < records.Count; i++)
+        {
+            var write = WriteAsync(records[i]);
+            if (write.IsFaulted)
+            {
+                results.Add(write.AsTask());
+                for (int j = i + 1; j < records.Count; j++)
+                {
+                    results.Add(Task.FromException<Dlsn>(new WriteCancelledException(
+                        $"Record {j} of the bulk write was not written because record {i} failed.")));
+                }
+
+                break;
+            }
+
+            results.Add(write.AsTask());
+        }
+
+        await Task.WhenAll(results.Select(r => r.ContinueWith(_ => { }, TaskScheduler.Default)));
+        return results;
+    }
+
+    /// <summary>Sends buffered records now and waits until everything written so far is acknowledged.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        Task? rolling;
+        LogSegmentWriter? segment;
+        lock (_gate)
+        {
+            rolling = _rolling;
+            segment = _segment;
+        }
+
+        if (rolling is not null)
+        {
+            await rolling.WaitAsync(cancellationToken);
+        }
+
+        lock (_gate)
+        {
+            segment = _segment;
+        }
+
+        if (segment is not null)
+        {
+            await segment.FlushAsync(cancellationToken);
+        }
+
+        if (_error is not null)
+        {
+            throw _error;
+        }
+    }
+
+    private bool NeedsRoll(LogSegmentWriter segment) =>
+        segment.Bytes >= _options.MaxSegmentBytes
+        || (_options.SegmentRollingInterval is TimeSpan interval && _options.TimeProvider.GetUtcNow() - segment.CreatedAt >= interval);
+
+    /// <summary>Completes the current segment (if any) and starts the next one with the first queued record's txid, then drains the queue.</summary>
+    private async Task RollAsync(long firstTxId)
+    {
+        await Task.Yield();
+        try
+        {
+            LogSegmentWriter? old;
+            lock (_gate)
+            {
+                old = _segment;
+                _segment = null;
+            }
+
+            if (old is not null)
+            {
+                await CompleteSegmentAsync(old, CancellationToken.None);
+            }
+
+            var started = await StartSegmentAsync(firstTxId, CancellationToken.None);
+            lock (_gate)
+            {
+                _segment = started;
+                _rolling = null;
+                foreach (var (record, write) in _queued)
+                {
+                    var error = _error is null ? started.Write(record, write) : _error;
+                    if (error is not null)
+                    {
+                        FailLocked(error);
+                        write.Fail(_error!);
+                    }
+                    else
+                    {
+                        _lastTxId = record.TxId;
+                    }
+                }
+
+                _queued.Clear();
+            }
+        }
+        catch (Exception e) when (e is DlException or IOException or InvalidOperationException)
+        {
+            lock (_gate)
+            {
+                FailLocked(e);
+                _rolling = null;
+                foreach (var (_, write) in _queued)
+                {
+                    write.Fail(_error!);
+                }
+
+                _queued.Clear();
+            }
+        }
+    }
+
+    private void FailLocked(Exception error)
+    {
+        if (_error is null)
+        {
+            _error = error;
+            _logger.LogWarning("Writer of log {Log} failed: {Error}", LogName, error.Message);
+        }
+    }
+
+    /// <summary>Flushes, completes the current segment and releases ownership.</summary>
+    public async Task CloseAsync(CancellationToken cancellationToken = default)
+    {
+        Task? rolling;
+        LogSegmentWriter? segment;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            rolling = _rolling;
+        }
+
+        try
+        {
+            if (rolling is not null)
+            {
+                await rolling;
+            }
+
+            lock (_gate)
+            {
+                segment = _segment;
+                _segment = null;
+            }
+
+            if (segment is not null && _error is null)
+            {
+                await CompleteSegmentAsync(segment, cancellationToken);
+            }
+            else
+            {
+                segment?.Abort(_error ?? new AlreadyClosedException($"The writer of log '{LogName}' is closed."));
+            }
+        }
+        finally
+        {
+            await ReleaseOwnershipAsync();
+        }
+
+        if (_error is not null)
+        {
+            throw _error;
+        }
+    }
+
+    /// <summary>Stops without completing the segment (the next writer or <c>recover</c> completes it) and releases ownership.</summary>
+    public async Task AbortAsync()
+    {
+        LogSegmentWriter? segment;
+        lock (_gate)
+        {
+            _closed = true;
+            segment = _segment;
+            _segment = null;
+        }
+
+        segment?.Abort(new AlreadyClosedException($"The writer of log '{LogName}' was aborted."));
+        await ReleaseOwnershipAsync();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await CloseAsync();
+        }
+        catch (DlException e)
+        {
+            _logger.LogDebug("Closing the writer of {Log} on dispose failed: {Error}", LogName, e.Message);
+        }
+    }
+
+    private static string WriterId() => $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+
+    private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static byte[] Serialize(LogSegmentMetadata segment) => JsonSerializer.SerializeToUtf8Bytes(segment, LogMetadataJson.Default.LogSegmentMetadata);
+
+    private static byte[] Serialize(LogMetadata log) => JsonSerializer.SerializeToUtf8Bytes(log, LogMetadataJson.Default.LogMetadata);
+}

@@ -1,0 +1,376 @@
+using DistributedLog.Ledgers.Handles;
+using DistributedLog.Protocol.Entries;
+using DistributedLog.Protocol.Records;
+
+namespace DistributedLog.Writers;
+
+/// <summary>What a completed segment records (see the segment contract in docs/architecture.md).</summary>
+/// <param name="LastEntryId">Last entry of the ledger (-1: none).</param>
+/// <param name="LastSlotId">Slot of the last record in that entry (-1: none).</param>
+/// <param name="LastTxId">Txid of the last user record (-1: none).</param>
+/// <param name="RecordCount">User records in the segment.</param>
+internal readonly record struct SegmentEnd(long LastEntryId, long LastSlotId, long LastTxId, long RecordCount);
+
+/// <summary>
+/// Writes records into the ledger of one in-progress segment: packs them into entries (by output-buffer size, flush
+/// interval or immediately), sends each entry as one ledger add, and completes every record's DLSN
+/// <c>(lssn, entryId, slot)</c> strictly in write order once its entry is acknowledged. When writes pause it sends a
+/// control record so the ledger's LAC covers the last user entry. A failed add fails every pending and later write.
+/// </summary>
+internal sealed class LogSegmentWriter
+{
+    private readonly LedgerHandle _ledger;
+    private readonly LogWriterOptions _options;
+    private readonly object _gate = new();
+    private readonly EntryWriter _buffer = new();
+    private readonly Queue<Transmitted> _inFlight = new();
+    private readonly ITimer _flushTimer;
+    private readonly ITimer _commitTimer;
+    private List<PendingWrite> _bufferWrites = [];
+    private byte[] _scratch = new byte[64 * 1024];
+    private int _position;
+    private long _lastTxId = -1;
+    private long _bytes;
+    private long _lastEntryId = -1;
+    private long _lastSlotId = -1;
+    private bool _lastEntryIsUser;
+    private bool _flushArmed;
+    private Exception? _error;
+    private bool _completing;
+    private List<(Transmitted Entry, TaskCompletionSource Barrier)>? _barriers;
+    private TaskCompletionSource? _drained;
+
+    public LogSegmentWriter(LedgerHandle ledger, long lssn, long startSequenceId, LogWriterOptions options)
+    {
+        _ledger = ledger;
+        Lssn = lssn;
+        StartSequenceId = startSequenceId;
+        _options = options;
+        CreatedAt = options.TimeProvider.GetUtcNow();
+        _flushTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnFlushTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _commitTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnCommitTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public long Lssn { get; }
+
+    public long StartSequenceId { get; }
+
+    public long LedgerId => _ledger.LedgerId;
+
+    public DateTimeOffset CreatedAt { get; }
+
+    /// <summary>Bytes written into the segment so far (for size-based rolling).</summary>
+    public long Bytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _bytes;
+            }
+        }
+    }
+
+    /// <summary>The error that stopped this segment, if any.</summary>
+    public Exception? Error
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _error;
+            }
+        }
+    }
+
+    /// <summary>Adds a user record; <paramref name="write"/> completes with its DLSN. Returns the error instead if the segment failed.</summary>
+    public Exception? Write(LogRecord record, PendingWrite write)
+    {
+        lock (_gate)
+        {
+            if (_error is not null || _completing)
+            {
+                return _error ?? new InvalidOperationException("The segment is being completed.");
+            }
+
+            int position = _position + 1;
+            if (!_buffer.TryAdd(record.TxId, record.Flags, record.Payload.Span, position))
+            {
+                TransmitLocked();
+                if (!_buffer.TryAdd(record.TxId, record.Flags, record.Payload.Span, position))
+                {
+                    return new Protocol.Errors.LogRecordTooLongException($"Record of {record.PersistedSize} bytes does not fit in an entry.");
+                }
+            }
+
+            _position = position;
+            _lastTxId = record.TxId;
+            _bytes += record.PersistedSize;
+            _bufferWrites.Add(write);
+            if (_options.ImmediateFlush || _buffer.EstimatedSize >= _options.OutputBufferSize)
+            {
+                TransmitLocked();
+            }
+            else if (!_flushArmed)
+            {
+                _flushArmed = true;
+                _flushTimer.Change(_options.FlushInterval, Timeout.InfiniteTimeSpan);
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Sends what is buffered and completes once every entry sent so far is acknowledged (or failed).</summary>
+    public Task FlushAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            TransmitLocked();
+            if (_inFlight.Count == 0)
+            {
+                return _error is null ? Task.CompletedTask : Task.FromException(_error);
+            }
+
+            var barrier = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            (_barriers ??= []).Add((_inFlight.Last(), barrier));
+            return barrier.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Writes an end-of-stream record alone in its entry (after sending what is buffered).</summary>
+    public Exception? WriteEndOfStream()
+    {
+        lock (_gate)
+        {
+            if (_error is not null)
+            {
+                return _error;
+            }
+
+            TransmitLocked();
+            var eos = LogRecord.CreateEndOfStream();
+            _buffer.TryAdd(eos.TxId, eos.Flags, eos.Payload.Span, _position);
+            TransmitLocked(user: false);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Sends what is buffered, waits until every entry is acknowledged, closes the ledger and returns what the completed
+    /// segment records. Throws the segment's error if it failed.
+    /// </summary>
+    public async Task<SegmentEnd> CompleteAsync(CancellationToken cancellationToken)
+    {
+        Task drained;
+        lock (_gate)
+        {
+            _completing = true;
+            _flushTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _commitTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            if (_error is null)
+            {
+                TransmitLocked();
+            }
+
+            _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_inFlight.Count == 0)
+            {
+                _drained.TrySetResult();
+            }
+
+            drained = _drained.Task;
+        }
+
+        await drained.WaitAsync(cancellationToken);
+        if (Error is Exception error)
+        {
+            throw error;
+        }
+
+        await _ledger.CloseAsync(cancellationToken);
+        lock (_gate)
+        {
+            return new SegmentEnd(_lastEntryId, _lastSlotId, _lastTxId, _position);
+        }
+    }
+
+    /// <summary>Stops timers and fails whatever is buffered or in flight (the writer was aborted or lost ownership).</summary>
+    public void Abort(Exception error)
+    {
+        lock (_gate)
+        {
+            _completing = true;
+            _flushTimer.Dispose();
+            _commitTimer.Dispose();
+            FailLocked(error);
+        }
+    }
+
+    private void OnFlushTimer()
+    {
+        lock (_gate)
+        {
+            _flushArmed = false;
+            if (!_completing)
+            {
+                TransmitLocked();
+            }
+        }
+    }
+
+    private void OnCommitTimer()
+    {
+        lock (_gate)
+        {
+            // Nothing written since the last user entry: make it visible to readers with a control record.
+            if (_completing || _error is not null || !_lastEntryIsUser || _buffer.Count > 0 || _inFlight.Count > 0)
+            {
+                if (_lastEntryIsUser && !_completing && _error is null)
+                {
+                    _commitTimer.Change(_options.CommitDelay, Timeout.InfiniteTimeSpan);
+                }
+
+                return;
+            }
+
+            _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.ControlPayload, _position);
+            TransmitLocked(user: false);
+        }
+    }
+
+    private void TransmitLocked(bool user = true)
+    {
+        if (_buffer.Count == 0 || _error is not null)
+        {
+            return;
+        }
+
+        int size = _buffer.EstimatedSize;
+        if (_scratch.Length < size)
+        {
+            _scratch = new byte[Math.Max(size, _scratch.Length * 2)];
+        }
+
+        int length = _buffer.Seal(_options.Compression, _scratch.AsSpan());
+        int slots = _buffer.SlotCount;
+        _buffer.Reset();
+        var writes = _bufferWrites;
+        _bufferWrites = writes.Count == 0 ? writes : [];
+        _lastEntryIsUser = user;
+        ValueTask<long> add;
+        try
+        {
+            // The ledger handle copies the entry before returning, so the scratch buffer is free again.
+            add = _ledger.AddEntryAsync(_scratch.AsMemory(0, length));
+        }
+        catch (Exception e) when (e is Protocol.Errors.DlException)
+        {
+            add = ValueTask.FromException<long>(e);
+        }
+
+        var transmitted = new Transmitted(writes, slots);
+        _inFlight.Enqueue(transmitted);
+        _ = AwaitAsync(add, transmitted);
+        if (user)
+        {
+            _commitTimer.Change(_options.CommitDelay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private async Task AwaitAsync(ValueTask<long> add, Transmitted transmitted)
+    {
+        try
+        {
+            transmitted.EntryId = await add;
+        }
+        catch (Exception e)
+        {
+            transmitted.Error = e;
+        }
+
+        lock (_gate)
+        {
+            transmitted.Done = true;
+            // Complete strictly in entry order, whatever order these continuations run in.
+            while (_inFlight.Count > 0 && _inFlight.Peek().Done)
+            {
+                var head = _inFlight.Dequeue();
+                if (head.Error is not null || _error is not null)
+                {
+                    FailLocked(head.Error ?? _error!);
+                    foreach (var write in head.Writes)
+                    {
+                        write.Fail(_error!);
+                    }
+
+                    continue;
+                }
+
+                _lastEntryId = head.EntryId;
+                _lastSlotId = head.Slots - 1;
+                for (int slot = 0; slot < head.Writes.Count; slot++)
+                {
+                    head.Writes[slot].Complete(new Dlsn(Lssn, head.EntryId, slot));
+                }
+            }
+
+            if (_barriers is not null)
+            {
+                for (int i = _barriers.Count - 1; i >= 0; i--)
+                {
+                    var (entry, barrier) = _barriers[i];
+                    if (entry.Done && !_inFlight.Contains(entry))
+                    {
+                        if (_error is null)
+                        {
+                            barrier.TrySetResult();
+                        }
+                        else
+                        {
+                            barrier.TrySetException(_error);
+                        }
+
+                        _barriers.RemoveAt(i);
+                    }
+                }
+            }
+
+            if (_inFlight.Count == 0)
+            {
+                _drained?.TrySetResult();
+            }
+        }
+    }
+
+    private void FailLocked(Exception error)
+    {
+        if (_error is not null)
+        {
+            return;
+        }
+
+        _error = error;
+        foreach (var write in _bufferWrites)
+        {
+            write.Fail(error);
+        }
+
+        _bufferWrites = [];
+        _buffer.Reset();
+    }
+
+    /// <summary>An entry sent to the ledger and the writes whose records it holds (slot i = Writes[i]).</summary>
+    private sealed class Transmitted(List<PendingWrite> writes, int slots)
+    {
+        public List<PendingWrite> Writes { get; } = writes;
+
+        public int Slots { get; } = slots;
+
+        public long EntryId { get; set; }
+
+        public Exception? Error { get; set; }
+
+        public bool Done { get; set; }
+    }
+}

@@ -1,0 +1,52 @@
+using DistributedLog.Protocol.Entries;
+
+namespace DistributedLog.Writers;
+
+/// <summary>Settings of a log writer (DistributedLog's writer knobs). Defaults favour low latency with batching under load.</summary>
+public sealed class LogWriterOptions
+{
+    /// <summary>Ensemble size of each segment's ledger. Default 3.</summary>
+    public int EnsembleSize { get; init; } = 3;
+
+    /// <summary>Write quorum. Default 3.</summary>
+    public int WriteQuorumSize { get; init; } = 3;
+
+    /// <summary>Ack quorum. Default 2.</summary>
+    public int AckQuorumSize { get; init; } = 2;
+
+    /// <summary>Records are packed into one entry until it holds this many bytes (then it is sent). Default 16 KiB.</summary>
+    public int OutputBufferSize { get; init; } = 16 * 1024;
+
+    /// <summary>A partly filled entry is sent after this long. Default 1 ms. Ignored with <see cref="ImmediateFlush"/>.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Send every record as soon as it is written (no batching delay; records written meanwhile still share entries). Default false.</summary>
+    public bool ImmediateFlush { get; init; }
+
+    /// <summary>After this long without writes, a control record is sent so that readers see the last entry (commit). Default 5 ms.</summary>
+    public TimeSpan CommitDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Compression of entries. Default none.</summary>
+    public CompressionCodec Compression { get; init; } = CompressionCodec.None;
+
+    /// <summary>A segment is completed and a new one started once it holds this many bytes. Default 256 MiB.</summary>
+    public long MaxSegmentBytes { get; init; } = 256L << 20;
+
+    /// <summary>When set, a segment is also rolled once it is this old. Default none.</summary>
+    public TimeSpan? SegmentRollingInterval { get; init; }
+
+    /// <summary>How long to wait for the ownership lock held by another writer before failing. Default 0 (fail at once).</summary>
+    public TimeSpan LockTimeout { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Time to live of the ownership lease: after a writer's process dies, another can take over after this long. Default 10 s.</summary>
+    public TimeSpan OwnershipTtl { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Take over without the ownership lock (DistributedLog's disabled lock): the new writer fences the previous one's
+    /// segment and carries on; the previous writer's next write fails. Default false.
+    /// </summary>
+    public bool DisableOwnershipLock { get; init; }
+
+    /// <summary>The clock for flush timers and rolling.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}
