@@ -41,4 +41,16 @@ public sealed class LogManager
     /// <summary>Whether the log was sealed with end of stream.</summary>
     public async Task<bool> IsEndOfStreamMarkedAsync(CancellationToken cancellationToken = default) =>
         (await _namespace.Metadata.GetLogAsync(Name, cancellationToken)).Log.MaxTxId == Protocol.Records.LogRecord.EndOfStreamTxId;
+
+    /// <summary>Truncates the log before <paramref name="dlsn"/> (see <see cref="LogTruncation"/>).</summary>
+    public Task<bool> TruncateAsync(Protocol.Records.Dlsn dlsn, CancellationToken cancellationToken = default) =>
+        LogTruncation.TruncateAsync(_namespace.Metadata, _namespace.Store, _namespace.Ledgers, Name, dlsn, cancellationToken);
+
+    /// <summary>Time-based retention: truncates completed segments older than <paramref name="retention"/>; returns how many.</summary>
+    public Task<int> PurgeOlderThanAsync(TimeSpan retention, TimeProvider? time = null, CancellationToken cancellationToken = default) =>
+        LogTruncation.PurgeCompletedBeforeAsync(_namespace.Metadata, _namespace.Store, _namespace.Ledgers, Name,
+            (time ?? TimeProvider.System).GetUtcNow() - retention, cancellationToken);
+
+    /// <summary>The committed positions of the log's subscribers.</summary>
+    public Subscriptions.SubscriptionsStore Subscriptions => new(_namespace.Store, _namespace.Metadata.Layout, Name);
 }

@@ -12,6 +12,7 @@ namespace DistributedLog.Namespaces;
 /// dl/&lt;ns&gt;/segments/&lt;log&gt;/&lt;lssn:D18&gt;      one per log segment
 /// dl/&lt;ns&gt;/locks/&lt;log&gt;                      the writer's ownership, bound to its lease
 /// dl/&lt;ns&gt;/subscribers/&lt;log&gt;/&lt;id&gt;          a subscriber's committed position
+/// dl/&lt;ns&gt;/readlocks/&lt;log&gt;/&lt;id&gt;            the reader holding a subscriber's read lock, bound to its lease
 /// </code>
 /// </summary>
 public sealed class NamespaceLayout
@@ -52,6 +53,12 @@ public sealed class NamespaceLayout
 
     /// <summary>Prefix of a log's subscribers.</summary>
     public string Subscribers(string log) => Root + "subscribers/" + LogName.Encode(log) + "/";
+
+    /// <summary>Key of a subscriber's committed position.</summary>
+    public string Subscriber(string log, string subscriberId) => Subscribers(log) + LogName.Encode(subscriberId);
+
+    /// <summary>Key of a subscriber's read lock.</summary>
+    public string ReadLock(string log, string subscriberId) => Root + "readlocks/" + LogName.Encode(log) + "/" + LogName.Encode(subscriberId);
 
     /// <summary>The log name of a key under <see cref="LogsPrefix"/>.</summary>
     public string LogNameOf(string logKey) => LogName.Decode(logKey[LogsPrefix.Length..]);

@@ -104,9 +104,16 @@ public sealed partial class AsyncLogWriter
             endOfStream: true);
         lock (_gate)
         {
-            FailLocked(new LogEndOfStreamException($"Log '{LogName}' was sealed with end of stream; no more writes."));
+            _sealed = true;
         }
 
         return LogRecord.EndOfStreamTxId;
     }
+
+    /// <summary>
+    /// Truncates the log before <paramref name="dlsn"/> (completed segments only; see <see cref="LogTruncation"/>). Returns
+    /// false for <see cref="Dlsn.Invalid"/>.
+    /// </summary>
+    public Task<bool> TruncateAsync(Dlsn dlsn, CancellationToken cancellationToken = default) =>
+        LogTruncation.TruncateAsync(_namespace, _store, _ledgers, LogName, dlsn, cancellationToken);
 }

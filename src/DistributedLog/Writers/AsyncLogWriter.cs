@@ -33,6 +33,7 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     private Task? _rolling;
     private Exception? _error;
     private bool _closed;
+    private bool _sealed;
     private long _lastTxId = -1;
     private long _nextStartSequenceId;
 
@@ -125,9 +126,11 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
         var task = write.Task;
         lock (_gate)
         {
-            if (_error is not null || _closed)
+            if (_error is not null || _closed || _sealed)
             {
-                write.Fail(_error ?? new AlreadyClosedException($"The writer of log '{LogName}' is closed."));
+                write.Fail(_error ?? (_sealed
+                    ? new LogEndOfStreamException($"Log '{LogName}' was sealed with end of stream; no more writes.")
+                    : new AlreadyClosedException($"The writer of log '{LogName}' is closed.")));
                 return task;
             }
 

@@ -255,8 +255,9 @@ internal sealed class LogSegmentWriter
         int length = _buffer.Seal(_options.Compression, _scratch.AsSpan());
         int slots = _buffer.SlotCount;
         _buffer.Reset();
+        // Each entry owns its list: writes buffered after it must never complete with its DLSNs.
         var writes = _bufferWrites;
-        _bufferWrites = writes.Count == 0 ? writes : [];
+        _bufferWrites = new List<PendingWrite>(Math.Max(4, writes.Count));
         _lastEntryIsUser = user;
         ValueTask<long> add;
         try

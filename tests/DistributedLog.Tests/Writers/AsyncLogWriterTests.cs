@@ -69,6 +69,7 @@ public sealed class AsyncLogWriterTests : IAsyncLifetime
             }
 
             Assert.Equal(dlsns.Order(), dlsns);
+            Assert.Equal(dlsns.Count, dlsns.Distinct().Count());
             Assert.Equal(new Dlsn(1, 0, 0), dlsns[0]);
             await writer.CloseAsync();
         }
@@ -224,6 +225,7 @@ public sealed class AsyncLogWriterTests : IAsyncLifetime
             Assert.Equal(long.MaxValue, await writer.MarkEndOfStreamAsync());
             Assert.Equal(long.MaxValue, await writer.MarkEndOfStreamAsync());
             await Assert.ThrowsAsync<LogEndOfStreamException>(async () => await writer.WriteAsync(Record(2)));
+            await writer.CloseAsync(); // closing a sealed log's writer is fine
         }
 
         Assert.True(await log.IsEndOfStreamMarkedAsync());

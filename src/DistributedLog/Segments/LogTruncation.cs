@@ -1,0 +1,112 @@
+using System.Text.Json;
+using DistributedLog.Ledgers;
+using DistributedLog.Metadata;
+using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+
+namespace DistributedLog.Segments;
+
+/// <summary>
+/// Truncation and retention (DistributedLog's <c>truncate</c> and <c>purgeLogsOlderThan</c>). Truncating to a DLSN marks
+/// every completed segment that ends before it <see cref="TruncationStatus.Truncated"/> and the completed segment holding
+/// it <see cref="TruncationStatus.PartiallyTruncated"/> (first active DLSN recorded); the in-progress segment and
+/// everything after it are never truncated. Truncated segments' ledgers are then deleted; their records stay, so readers
+/// positioned inside a truncated range get a truncated-position error and sequence ids stay exact.
+/// </summary>
+public static class LogTruncation
+{
+    /// <summary>Truncates the log before <paramref name="dlsn"/>. Returns false (and does nothing) for <see cref="Dlsn.Invalid"/>.</summary>
+    public static async Task<bool> TruncateAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string log, Dlsn dlsn,
+        CancellationToken cancellationToken = default)
+    {
+        if (dlsn == Dlsn.Invalid)
+        {
+            return false;
+        }
+
+        foreach (var (segment, version) in await ns.GetSegmentsAsync(log, cancellationToken))
+        {
+            if (segment.IsInProgress || segment.Lssn > dlsn.LogSegmentSequenceNo)
+            {
+                break;
+            }
+
+            var last = new Dlsn(segment.Lssn, segment.LastEntryId, segment.LastSlotId);
+            LogSegmentMetadata? updated = null;
+            if (last < dlsn)
+            {
+                updated = segment.Truncation == TruncationStatus.Truncated ? null : segment with { Truncation = TruncationStatus.Truncated, MinActiveDlsn = null };
+            }
+            else if (segment.Lssn == dlsn.LogSegmentSequenceNo && dlsn > new Dlsn(segment.Lssn, 0, 0) && segment.Truncation == TruncationStatus.Active
+                || segment.Truncation == TruncationStatus.PartiallyTruncated && Dlsn.TryParse(segment.MinActiveDlsn, out var current) && current < dlsn)
+            {
+                updated = segment with { Truncation = TruncationStatus.PartiallyTruncated, MinActiveDlsn = dlsn.ToString() };
+            }
+
+            if (updated is not null)
+            {
+                await UpdateAsync(ns, store, log, updated, version, cancellationToken);
+            }
+        }
+
+        await DeleteTruncatedLedgersAsync(ns, ledgers, log, cancellationToken);
+        return true;
+    }
+
+    /// <summary>Time-based retention: truncates (and deletes the ledgers of) completed segments completed before <paramref name="cutoff"/>, oldest first.</summary>
+    /// <returns>How many segments were truncated.</returns>
+    public static async Task<int> PurgeCompletedBeforeAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string log,
+        DateTimeOffset cutoff, CancellationToken cancellationToken = default)
+    {
+        int purged = 0;
+        foreach (var (segment, version) in await ns.GetSegmentsAsync(log, cancellationToken))
+        {
+            if (segment.IsInProgress || segment.CompletionTime is not DateTimeOffset completed || completed >= cutoff)
+            {
+                break;
+            }
+
+            if (segment.Truncation != TruncationStatus.Truncated)
+            {
+                await UpdateAsync(ns, store, log, segment with { Truncation = TruncationStatus.Truncated, MinActiveDlsn = null }, version, cancellationToken);
+                purged++;
+            }
+        }
+
+        await DeleteTruncatedLedgersAsync(ns, ledgers, log, cancellationToken);
+        return purged;
+    }
+
+    private static async Task UpdateAsync(NamespaceMetadata ns, IMetadataStore store, string log, LogSegmentMetadata updated, long version,
+        CancellationToken cancellationToken)
+    {
+        string key = ns.Layout.Segment(log, updated.Lssn);
+        var result = await store.CommitAsync(new MetadataTransaction().IfVersion(key, version)
+            .Put(key, JsonSerializer.SerializeToUtf8Bytes(updated, LogMetadataJson.Default.LogSegmentMetadata)), cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new DlException(StatusCode.MetadataVersionConflict, $"Segment {updated.Lssn} of log '{log}' changed during truncation; try again.");
+        }
+    }
+
+    private static async Task DeleteTruncatedLedgersAsync(NamespaceMetadata ns, LedgerClient ledgers, string log, CancellationToken cancellationToken)
+    {
+        foreach (var (segment, _) in await ns.GetSegmentsAsync(log, cancellationToken))
+        {
+            if (segment.Truncation != TruncationStatus.Truncated)
+            {
+                continue;
+            }
+
+            try
+            {
+                await ledgers.DeleteLedgerAsync(segment.LedgerId, cancellationToken);
+            }
+            catch (DlException e) when (e.Code == StatusCode.NoSuchLedger)
+            {
+                // Already deleted by an earlier truncation.
+            }
+        }
+    }
+}

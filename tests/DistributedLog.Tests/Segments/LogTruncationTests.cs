@@ -1,0 +1,81 @@
+using System.Text;
+using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using DistributedLog.Segments;
+using DistributedLog.Testing;
+using DistributedLog.Writers;
+using Microsoft.Extensions.Time.Testing;
+
+namespace DistributedLog.Tests.Segments;
+
+public sealed class LogTruncationTests : IAsyncLifetime
+{
+    private InProcessCluster _cluster = null!;
+    private DistributedLogNamespace _namespace = null!;
+
+    public async Task InitializeAsync()
+    {
+        _cluster = await InProcessCluster.StartAsync(3);
+        _namespace = DistributedLogNamespace.Create(_cluster.Store, _cluster.Client, "truncation");
+    }
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    /// <summary>A log with three completed segments of 10 records each and an in-progress fourth; returns every DLSN.</summary>
+    private async Task<(LogManager Log, AsyncLogWriter Writer, List<Dlsn> Dlsns)> LogWithSegmentsAsync(string name)
+    {
+        await _namespace.CreateLogAsync(name);
+        var log = _namespace.OpenLog(name);
+        var writer = await log.OpenWriterAsync(new LogWriterOptions { MaxSegmentBytes = 250 });
+        var dlsns = new List<Dlsn>();
+        for (long t = 0; t < 40; t++)
+        {
+            dlsns.Add(await writer.WriteAsync(new LogRecord(t, Encoding.UTF8.GetBytes($"r{t:D3}"))));
+        }
+
+        return (log, writer, dlsns);
+    }
+
+    [Fact]
+    public async Task Truncation_marks_older_segments_and_never_the_in_progress_one()
+    {
+        var (log, writer, dlsns) = await LogWithSegmentsAsync("t1");
+        await using var _ = writer;
+        var before = await log.GetSegmentsAsync();
+        Assert.True(before.Count >= 3);
+        Assert.True(before[^1].IsInProgress);
+
+        // Truncate inside the second segment.
+        var inSecond = dlsns.First(d => d.LogSegmentSequenceNo == 2 && d.EntryId > 0);
+        Assert.True(await writer.TruncateAsync(inSecond));
+        var after = await log.GetSegmentsAsync();
+        Assert.Equal(TruncationStatus.Truncated, after[0].Truncation);
+        Assert.Equal(TruncationStatus.PartiallyTruncated, after[1].Truncation);
+        Assert.Equal(inSecond.ToString(), after[1].MinActiveDlsn);
+        Assert.All(after.Skip(2), s => Assert.Equal(TruncationStatus.Active, s.Truncation));
+
+        // The truncated segment's ledger is deleted; its record stays.
+        var missing = await Assert.ThrowsAsync<DlException>(() => _cluster.Client.OpenLedgerNoRecoveryAsync(after[0].LedgerId));
+        Assert.Equal(StatusCode.NoSuchLedger, missing.Code);
+
+        // Truncating beyond everything leaves the in-progress segment alone; InvalidDLSN does nothing.
+        Assert.True(await log.TruncateAsync(new Dlsn(long.MaxValue / 2, 0, 0)));
+        Assert.True((await log.GetSegmentsAsync())[^1] is { IsInProgress: true, Truncation: TruncationStatus.Active });
+        Assert.False(await log.TruncateAsync(Dlsn.Invalid));
+    }
+
+    [Fact]
+    public async Task Retention_purges_completed_segments_older_than_the_period()
+    {
+        var (log, writer, _) = await LogWithSegmentsAsync("t2");
+        await using var _ = writer;
+        // Two hours later (the writer keeps real time; only the purge looks at the fake clock).
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromHours(2));
+        int purged = await log.PurgeOlderThanAsync(TimeSpan.FromHours(1), time);
+        var segments = await log.GetSegmentsAsync();
+        Assert.Equal(segments.Count(s => !s.IsInProgress), purged);
+        Assert.All(segments.Where(s => !s.IsInProgress), s => Assert.Equal(TruncationStatus.Truncated, s.Truncation));
+        Assert.Equal(0, await log.PurgeOlderThanAsync(TimeSpan.FromHours(1), time));
+    }
+}
