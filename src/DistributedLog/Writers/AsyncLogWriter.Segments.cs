@@ -16,6 +16,23 @@ public sealed partial class AsyncLogWriter
     /// </summary>
     private async Task<LogSegmentWriter> StartSegmentAsync(long firstTxId, CancellationToken cancellationToken)
     {
+        // Another writer's segment may be in progress (it started after our recovery: a takeover without the lock).
+        // Recover (fence) it first: a log never has two in-progress segments.
+        var segments = await _namespace.GetSegmentsAsync(LogName, cancellationToken);
+        if (segments.Count > 0 && segments[^1].Segment.IsInProgress)
+        {
+            _logger.LogInformation("Log {Log}: segment {Lssn} of another writer is in progress; recovering it before starting a new one",
+                LogName, segments[^1].Segment.Lssn);
+            await LogRecovery.RecoverAsync(_namespace, _store, _ledgers, LogName, _logger, cancellationToken);
+            segments = await _namespace.GetSegmentsAsync(LogName, cancellationToken);
+        }
+
+        if (segments.Count > 0)
+        {
+            var previous = segments[^1].Segment;
+            _nextStartSequenceId = previous.StartSequenceId + previous.RecordCount;
+        }
+
         var (log, version) = await _namespace.GetLogAsync(LogName, cancellationToken);
         if (log.MaxTxId == LogRecord.EndOfStreamTxId)
         {
