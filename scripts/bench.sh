@@ -40,3 +40,6 @@ run bookie --bookie 127.0.0.1:3181 --outstanding 1 --size 100
 run bookie --bookie 127.0.0.1:3181 --outstanding 64 --size 1024
 run ledger --metadata "$META" --outstanding 1 --size 100
 run ledger --metadata "$META" --outstanding 64 --size 1024
+run log --metadata "$META" --outstanding 1 --size 100 --immediate-flush
+run log --metadata "$META" --outstanding 256 --size 100
+run log --metadata "$META" --outstanding 256 --size 100 --logs 1000

@@ -17,6 +17,7 @@ internal static class BenchCommand
         var bench = new Command("bench", "Measure throughput and latency end to end.");
         bench.Subcommands.Add(CreateBookieBench());
         bench.Subcommands.Add(CreateLedgerBench());
+        bench.Subcommands.Add(CreateLogBench());
         return bench;
     }
 
@@ -144,6 +145,69 @@ internal static class BenchCommand
                 }, cancellationToken);
             await writer.CloseAsync(cancellationToken);
             await client.DeleteLedgerAsync(writer.LedgerId, cancellationToken);
+            LoadRunner.Print(report, result.GetValue(json));
+            return report.Errors == 0 ? 0 : 1;
+        }));
+        return command;
+    }
+
+    private static Command CreateLogBench()
+    {
+        var metadata = new Option<string>("--metadata") { Description = "Metadata store the bookies registered in (etcd://host:port/root).", Required = true };
+        var logs = new Option<int>("--logs") { Description = "Logs written at once (records spread round-robin).", DefaultValueFactory = _ => 1 };
+        var immediate = new Option<bool>("--immediate-flush") { Description = "Send every record at once instead of batching for up to 1 ms." };
+        var (outstanding, size, seconds, json) = CommonOptions();
+        var command = new Command("log", "Write records through log writers (batching into entries) with a fixed number in flight; report records/s and latency.")
+        {
+            metadata, logs, immediate, outstanding, size, seconds, json,
+        };
+        command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
+        {
+            var (inflight, payloadSize, duration) = Validate(result.GetValue(outstanding), result.GetValue(size), result.GetValue(seconds));
+            int logCount = result.GetValue(logs);
+            if (logCount < 1)
+            {
+                throw new ArgumentException("--logs must be at least 1.");
+            }
+
+            await using var ns = await DistributedLog.Namespaces.DistributedLogNamespace.OpenAsync(result.GetValue(metadata)!, "bench",
+                cancellationToken: cancellationToken);
+            string run = Guid.NewGuid().ToString("N")[..8];
+            var writers = new DistributedLog.Writers.AsyncLogWriter[logCount];
+            var options = new DistributedLog.Writers.LogWriterOptions { ImmediateFlush = result.GetValue(immediate) };
+            for (int i = 0; i < logCount; i++)
+            {
+                string name = $"bench-{run}/{i}";
+                await ns.CreateLogAsync(name, cancellationToken);
+                writers[i] = await ns.OpenLog(name).OpenWriterAsync(options, cancellationToken);
+            }
+
+            byte[] payload = new byte[payloadSize];
+            Random.Shared.NextBytes(payload);
+            long txId = 0;
+            var report = await LoadRunner.RunAsync($"{logCount} log(s) in namespace bench", inflight, payloadSize, duration, async worker =>
+            {
+                long id = Interlocked.Increment(ref txId);
+                try
+                {
+                    await writers[(int)(id % logCount)].WriteAsync(new Protocol.Records.LogRecord(id, payload));
+                    return true;
+                }
+                catch (DlException)
+                {
+                    return false;
+                }
+            }, cancellationToken);
+            foreach (var writer in writers)
+            {
+                await writer.CloseAsync(cancellationToken);
+            }
+
+            for (int i = 0; i < logCount; i++)
+            {
+                await ns.DeleteLogAsync($"bench-{run}/{i}", cancellationToken);
+            }
+
             LoadRunner.Print(report, result.GetValue(json));
             return report.Errors == 0 ? 0 : 1;
         }));

@@ -206,8 +206,9 @@ internal sealed class EtcdWatch : ChannelWatch
         {
             await _pump;
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or Grpc.Core.RpcException or IOException)
         {
+            // Stopping cancels the stream; how the pump ends then does not matter.
         }
         _call?.Dispose();
         _call = null;

@@ -21,7 +21,11 @@ public sealed class DistributedLogNamespace : IAsyncDisposable
         Ledgers = ledgers;
         Metadata = new NamespaceMetadata(store, name);
         LoggerFactory = loggerFactory;
+        Leases = new Writers.OwnershipLeases(store);
     }
+
+    /// <summary>The ownership lease shared by this namespace's writers.</summary>
+    internal Writers.OwnershipLeases Leases { get; }
 
     /// <summary>The namespace's name.</summary>
     public string Name => Metadata.Layout.Name;
@@ -100,6 +104,7 @@ public sealed class DistributedLogNamespace : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        await Leases.DisposeAsync();
         foreach (var owned in _owned)
         {
             await owned.DisposeAsync();

@@ -28,7 +28,7 @@ public sealed class LogManager
 
     /// <summary>Opens the log's writer: takes ownership and recovers in-progress segments first.</summary>
     public Task<AsyncLogWriter> OpenWriterAsync(LogWriterOptions? options = null, CancellationToken cancellationToken = default) =>
-        AsyncLogWriter.OpenAsync(_namespace.Metadata, _namespace.Store, _namespace.Ledgers, Name, options ?? new LogWriterOptions(),
+        AsyncLogWriter.OpenAsync(_namespace.Metadata, _namespace.Store, _namespace.Ledgers, _namespace.Leases, Name, options ?? new LogWriterOptions(),
             _namespace.LoggerFactory.CreateLogger<AsyncLogWriter>(), cancellationToken);
 
     /// <summary>The log's segments in LSSN order.</summary>

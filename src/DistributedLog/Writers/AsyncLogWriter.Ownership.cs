@@ -14,55 +14,53 @@ public sealed partial class AsyncLogWriter
     private async Task AcquireOwnershipAsync(CancellationToken cancellationToken)
     {
         string key = _namespace.Layout.Lock(LogName);
-        var lease = await _store.GrantLeaseAsync(_options.OwnershipTtl, cancellationToken);
-        try
+        var lease = await _leases.GetAsync(_options.OwnershipTtl, cancellationToken);
+        byte[] me = Utf8(WriterId());
+        var deadline = _options.TimeProvider.GetUtcNow() + _options.LockTimeout;
+        while (true)
         {
-            var deadline = _options.TimeProvider.GetUtcNow() + _options.LockTimeout;
-            while (true)
+            var result = await _store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, me, lease.Id), cancellationToken);
+            if (result.Succeeded)
             {
-                await using var watch = await _store.WatchAsync(key, isPrefix: false, cancellationToken);
-                var result = await _store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, Utf8(WriterId()), lease.Id), cancellationToken);
-                if (result.Succeeded)
-                {
-                    break;
-                }
+                _lockVersion = result.Revision;
+                break;
+            }
 
-                var holder = await _store.GetAsync(key, cancellationToken);
-                var remaining = deadline - _options.TimeProvider.GetUtcNow();
-                if (remaining <= TimeSpan.Zero)
-                {
-                    throw new LockingException(
-                        $"Log '{LogName}' is owned by another writer ({(holder is null ? "just released" : System.Text.Encoding.UTF8.GetString(holder.Value.Span))}); " +
-                        "it is freed when that writer closes or its lease expires.");
-                }
+            // Held by someone: watch the key, then check again (a delete between the check and the watch is caught by the re-check).
+            await using var watch = await _store.WatchAsync(key, isPrefix: false, cancellationToken);
+            var holder = await _store.GetAsync(key, cancellationToken);
+            if (holder is null)
+            {
+                continue;
+            }
 
-                // Wait for the holder's key to change (deleted on close or lease expiry), then try again.
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                wait.CancelAfter(remaining);
-                try
+            var remaining = deadline - _options.TimeProvider.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                throw new LockingException(
+                    $"Log '{LogName}' is owned by another writer ({System.Text.Encoding.UTF8.GetString(holder.Value.Span)}); " +
+                    "it is freed when that writer closes or its lease expires.");
+            }
+
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            wait.CancelAfter(remaining);
+            try
+            {
+                await foreach (var change in watch.WithCancellation(wait.Token))
                 {
-                    await foreach (var change in watch.WithCancellation(wait.Token))
+                    if (change.Type == WatchEventType.Delete)
                     {
-                        if (change.Type == WatchEventType.Delete)
-                        {
-                            break;
-                        }
+                        break;
                     }
                 }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                }
             }
-        }
-        catch
-        {
-            await lease.RevokeAsync(CancellationToken.None);
-            await lease.DisposeAsync();
-            throw;
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+            }
         }
 
         _lease = lease;
-        lease.Lost.Register(static state =>
+        _leaseLost = lease.Lost.Register(static state =>
         {
             var writer = (AsyncLogWriter)state!;
             lock (writer._gate)
@@ -76,23 +74,23 @@ public sealed partial class AsyncLogWriter
         _logger.LogDebug("Writer took ownership of log {Log}", LogName);
     }
 
+    /// <summary>Deletes this writer's lock key (only if it is still ours); the shared lease lives on for other writers.</summary>
     private async Task ReleaseOwnershipAsync()
     {
-        var lease = Interlocked.Exchange(ref _lease, null);
-        if (lease is null)
+        if (Interlocked.Exchange(ref _lease, null) is null)
         {
             return;
         }
 
+        await _leaseLost.DisposeAsync();
+        string key = _namespace.Layout.Lock(LogName);
         try
         {
-            await lease.RevokeAsync(CancellationToken.None);
+            await _store.CommitAsync(new MetadataTransaction().IfVersion(key, _lockVersion).Delete(key), CancellationToken.None);
         }
         catch (DlException e)
         {
             _logger.LogWarning("Releasing the ownership of log {Log} failed ({Error}); it frees itself when the lease expires", LogName, e.Message);
         }
-
-        await lease.DisposeAsync();
     }
 }

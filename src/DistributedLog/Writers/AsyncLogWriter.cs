@@ -28,7 +28,10 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     private readonly object _gate = new();
     private readonly SemaphoreSlim _rollLock = new(1, 1);
     private readonly List<(LogRecord Record, PendingWrite Write)> _queued = [];
+    private readonly OwnershipLeases _leases;
     private ILease? _lease;
+    private long _lockVersion;
+    private CancellationTokenRegistration _leaseLost;
     private LogSegmentWriter? _segment;
     private Task? _rolling;
     private Exception? _error;
@@ -37,8 +40,10 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     private long _lastTxId = -1;
     private long _nextStartSequenceId;
 
-    private AsyncLogWriter(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string logName, LogWriterOptions options, ILogger logger)
+    private AsyncLogWriter(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, OwnershipLeases leases, string logName, LogWriterOptions options,
+        ILogger logger)
     {
+        _leases = leases;
         _namespace = ns;
         _store = store;
         _ledgers = ledgers;
@@ -65,12 +70,12 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     /// <summary>Opens the writer: takes ownership and recovers the log's in-progress segments.</summary>
     /// <exception cref="LogNotFoundException">No such log.</exception>
     /// <exception cref="LockingException">Another writer owns the log (after <see cref="LogWriterOptions.LockTimeout"/>).</exception>
-    internal static async Task<AsyncLogWriter> OpenAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string logName,
-        LogWriterOptions options, ILogger logger, CancellationToken cancellationToken)
+    internal static async Task<AsyncLogWriter> OpenAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, OwnershipLeases leases,
+        string logName, LogWriterOptions options, ILogger logger, CancellationToken cancellationToken)
     {
         logName = Naming.LogName.Validate(logName);
         await ns.GetLogAsync(logName, cancellationToken);
-        var writer = new AsyncLogWriter(ns, store, ledgers, logName, options, logger);
+        var writer = new AsyncLogWriter(ns, store, ledgers, leases, logName, options, logger);
         try
         {
             if (!options.DisableOwnershipLock)

@@ -1,0 +1,58 @@
+using DistributedLog.Metadata;
+
+namespace DistributedLog.Writers;
+
+/// <summary>
+/// One ownership lease per namespace client, shared by all of its writers (as DistributedLog shared one ZooKeeper session):
+/// thousands of logs cost one lease and one keep-alive, not one each. If the lease is lost, every writer holding a lock
+/// under it stops; the next writer opened gets a new lease.
+/// </summary>
+internal sealed class OwnershipLeases(IMetadataStore store) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private ILease? _lease;
+
+    public async Task<ILease> GetAsync(TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_lease is null || _lease.Lost.IsCancellationRequested)
+            {
+                if (_lease is not null)
+                {
+                    await _lease.DisposeAsync();
+                }
+
+                _lease = await store.GrantLeaseAsync(ttl, cancellationToken);
+            }
+
+            return _lease;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Revokes the lease: every lock taken under it is released at once.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        var lease = Interlocked.Exchange(ref _lease, null);
+        if (lease is not null)
+        {
+            try
+            {
+                await lease.RevokeAsync();
+            }
+            catch (Protocol.Errors.DlException)
+            {
+                // Unreachable store: the lease expires by itself.
+            }
+
+            await lease.DisposeAsync();
+        }
+
+        _gate.Dispose();
+    }
+}
