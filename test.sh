@@ -19,6 +19,10 @@ etcd --version | head -n 1 || true
 echo "== build"
 dotnet build DistributedLog.sln -c Release -nologo -clp:ErrorsOnly
 
+echo "== guide samples"
+# docs/guide.md must show exactly the code the examples project compiles.
+bash examples/check-guide.sh
+
 echo "== test"
 status=0
 passed=0; failed=0; skipped=0
