@@ -18,6 +18,29 @@ public sealed partial class LedgerClient
     /// </summary>
     private async Task RecoverAsync(LedgerReader reader, CancellationToken cancellationToken)
     {
+        // Bookies that just restarted (or whose connections just broke) answer "unavailable" for a moment: retry a few
+        // times before giving up, as BookKeeper's recovery does.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await RecoverOnceAsync(reader, cancellationToken);
+                return;
+            }
+            catch (DlException e) when (e.Code == StatusCode.BookieUnavailable && attempt < RecoveryAttempts)
+            {
+                _logger.LogInformation("Recovering ledger {Ledger} (attempt {Attempt}) failed: {Error}; retrying", reader.LedgerId, attempt, e.Message);
+                await Task.Delay(RecoveryRetryDelay, cancellationToken);
+            }
+        }
+    }
+
+    private const int RecoveryAttempts = 20;
+
+    private static readonly TimeSpan RecoveryRetryDelay = TimeSpan.FromMilliseconds(250);
+
+    private async Task RecoverOnceAsync(LedgerReader reader, CancellationToken cancellationToken)
+    {
         while (true)
         {
             var current = await ReadMetadataAsync(reader.LedgerId, cancellationToken);

@@ -77,9 +77,30 @@ public sealed class LedgerReader
         return await Task.WhenAll(reads);
     }
 
-    /// <summary>Reads one entry from any replica that holds it (no LAC check: recovery uses it past the LAC).</summary>
+    /// <summary>
+    /// Reads one entry from any replica that holds it (no LAC check: recovery uses it past the LAC). When every replica
+    /// failed only transiently (unreachable, timed out, overloaded — e.g. bookies restarting), the round is retried a few
+    /// times with a growing pause before the read fails.
+    /// </summary>
     /// <exception cref="DlException"><c>NoSuchEntry</c> when no replica has it; <c>ChecksumFailed</c> when every copy is corrupt.</exception>
     public async Task<LedgerEntry> ReadEntryAsync(long entryId, CancellationToken cancellationToken = default)
+    {
+        var pause = TimeSpan.FromMilliseconds(50);
+        for (int round = 1; ; round++)
+        {
+            try
+            {
+                return await ReadEntryOnceAsync(entryId, cancellationToken);
+            }
+            catch (DlException e) when (e.Code == StatusCode.BookieUnavailable && round < 6)
+            {
+                await Task.Delay(pause, cancellationToken);
+                pause *= 2;
+            }
+        }
+    }
+
+    private async Task<LedgerEntry> ReadEntryOnceAsync(long entryId, CancellationToken cancellationToken)
     {
         var metadata = Metadata;
         var ensemble = metadata.EnsembleAt(entryId);
@@ -135,7 +156,9 @@ public sealed class LedgerReader
         }
 
         var code = statuses.All(s => s is nameof(StatusCode.NoSuchEntry) or nameof(StatusCode.NoSuchLedger)) ? StatusCode.NoSuchEntry
-            : statuses.Contains(nameof(StatusCode.ChecksumFailed)) ? StatusCode.ChecksumFailed : StatusCode.LogReadError;
+            : statuses.Contains(nameof(StatusCode.ChecksumFailed)) ? StatusCode.ChecksumFailed
+            : statuses.All(s => s is nameof(StatusCode.BookieUnavailable) or nameof(StatusCode.Timeout) or nameof(StatusCode.TooManyRequests)) ? StatusCode.BookieUnavailable
+            : StatusCode.LogReadError;
         throw new DlException(code, $"Entry {entryId} of ledger {LedgerId} could not be read from any of its {writeQuorum} replicas ({string.Join(", ", statuses)}).");
     }
 
