@@ -185,6 +185,8 @@ internal static class BenchCommand
             byte[] payload = new byte[payloadSize];
             Random.Shared.NextBytes(payload);
             long txId = 0;
+            // One record per log first, so every log has its segment open: the run measures steady writing, not segment starts.
+            await Task.WhenAll(writers.Select(w => w.WriteAsync(new Protocol.Records.LogRecord(Interlocked.Increment(ref txId), payload)).AsTask()));
             var report = await LoadRunner.RunAsync($"{logCount} log(s) in namespace bench", inflight, payloadSize, duration, async worker =>
             {
                 long id = Interlocked.Increment(ref txId);

@@ -24,9 +24,32 @@ public sealed class MetadataLedgerStore(IMetadataStore store) : ILedgerMetadataS
     public static string LedgerKey(long ledgerId) => LedgersPrefix + ledgerId.ToString("D19", CultureInfo.InvariantCulture);
 
     private readonly MetadataIdGenerator _ids = new(store);
+    private readonly SemaphoreSlim _idGate = new(1, 1);
+    private long _nextId;
+    private long _endId;
+
+    /// <summary>Ledger ids reserved per round trip to the counter (so thousands of concurrent creations do not all fight over one key).</summary>
+    public const int IdBatch = 64;
 
     /// <inheritdoc />
-    public async Task<long> NextLedgerIdAsync(CancellationToken cancellationToken) => await _ids.NextAsync(IdCounterKey, cancellationToken);
+    public async Task<long> NextLedgerIdAsync(CancellationToken cancellationToken)
+    {
+        await _idGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_nextId >= _endId)
+            {
+                _nextId = await _ids.ReserveAsync(IdCounterKey, IdBatch, cancellationToken);
+                _endId = _nextId + IdBatch;
+            }
+
+            return _nextId++;
+        }
+        finally
+        {
+            _idGate.Release();
+        }
+    }
 
     /// <inheritdoc />
     public async Task<Versioned<LedgerMetadata>> CreateAsync(LedgerMetadata metadata, CancellationToken cancellationToken)
