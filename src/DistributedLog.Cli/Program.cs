@@ -5,6 +5,7 @@ var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log s
 {
     BookieCommand.Create(),
     BenchCommand.Create(),
+    AppendCommand.Create(),
 };
 
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Text;
+using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using DistributedLog.Writers;
+
+namespace DistributedLog.Cli.Commands;
+
+/// <summary>
+/// <c>dlog append</c>: writes to a log directly through the log library (a "fat client", no proxy), printing each
+/// acknowledgement as it arrives, in order: one line (or JSON object) per record with its DLSN and txid.
+/// </summary>
+internal static class AppendCommand
+{
+    public static Command Create()
+    {
+        var log = new Argument<string>("log") { Description = "The log to write to." };
+        var metadata = new Option<string>("--metadata") { Description = "Metadata store of the cluster (etcd://host:port/root).", Required = true };
+        var ns = new Option<string>("--namespace") { Description = "Namespace.", DefaultValueFactory = _ => "default" };
+        var count = new Option<long>("--count") { Description = "Generated records to write (0: read lines from stdin, one record each).", DefaultValueFactory = _ => 0 };
+        var size = new Option<int>("--size") { Description = "Payload bytes of generated records.", DefaultValueFactory = _ => 100 };
+        var create = new Option<bool>("--create") { Description = "Create the log if it does not exist." };
+        var ttl = new Option<double>("--ownership-ttl-seconds") { Description = "Lease TTL of the writer's ownership.", DefaultValueFactory = _ => 10 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per acknowledged record." };
+        var command = new Command("append", "Write records to a log through the core library (no proxy); print each acknowledgement in order.")
+        {
+            log, metadata, ns, count, size, create, ttl, json,
+        };
+        command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
+        {
+            string name = result.GetValue(log)!;
+            long total = result.GetValue(count);
+            int payloadSize = result.GetValue(size);
+            if (total < 0 || payloadSize < 0 || payloadSize > LogRecord.MaxPayloadSize)
+            {
+                throw new ArgumentException($"--count must be ≥ 0 and --size within 0..{LogRecord.MaxPayloadSize}.");
+            }
+
+            await using var space = await DistributedLogNamespace.OpenAsync(result.GetValue(metadata)!, result.GetValue(ns)!, cancellationToken: cancellationToken);
+            if (result.GetValue(create) && !await space.LogExistsAsync(name, cancellationToken))
+            {
+                try
+                {
+                    await space.CreateLogAsync(name, cancellationToken);
+                }
+                catch (LogExistsException)
+                {
+                }
+            }
+
+            var manager = space.OpenLog(name);
+            await using var writer = await manager.OpenWriterAsync(new LogWriterOptions { OwnershipTtl = TimeSpan.FromSeconds(result.GetValue(ttl)) }, cancellationToken);
+            long txId = Math.Max(0, writer.LastTxId + 1);
+            bool asJson = result.GetValue(json);
+            var pending = new Queue<(long TxId, Task<Dlsn> Write)>();
+            var stdout = Console.Out;
+            async Task DrainAsync(int keep)
+            {
+                while (pending.Count > keep)
+                {
+                    var (id, write) = pending.Dequeue();
+                    var dlsn = await write;
+                    await stdout.WriteLineAsync(asJson ? $"{{\"dlsn\":\"{dlsn}\",\"txid\":{id}}}" : $"{dlsn} {id}");
+                    await stdout.FlushAsync(cancellationToken);
+                }
+            }
+
+            byte[] generated = new byte[payloadSize];
+            Random.Shared.NextBytes(generated);
+            if (total > 0)
+            {
+                for (long i = 0; i < total && !cancellationToken.IsCancellationRequested; i++)
+                {
+                    pending.Enqueue((txId, writer.WriteAsync(new LogRecord(txId++, generated)).AsTask()));
+                    await DrainAsync(64);
+                }
+            }
+            else
+            {
+                while (await Console.In.ReadLineAsync(cancellationToken) is string line)
+                {
+                    pending.Enqueue((txId, writer.WriteAsync(new LogRecord(txId++, Encoding.UTF8.GetBytes(line))).AsTask()));
+                    await DrainAsync(64);
+                }
+            }
+
+            await DrainAsync(0);
+            await writer.CloseAsync(cancellationToken);
+            return 0;
+        }));
+        return command;
+    }
+}
