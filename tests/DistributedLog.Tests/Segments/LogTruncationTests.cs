@@ -9,14 +9,16 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace DistributedLog.Tests.Segments;
 
-public sealed class LogTruncationTests : IAsyncLifetime
+public abstract class LogTruncationTests : IAsyncLifetime
 {
     private InProcessCluster _cluster = null!;
     private DistributedLogNamespace _namespace = null!;
 
+    protected abstract string? MetadataUri { get; }
+
     public async Task InitializeAsync()
     {
-        _cluster = await InProcessCluster.StartAsync(3);
+        _cluster = await InProcessCluster.StartAsync(3, metadataUri: MetadataUri);
         _namespace = DistributedLogNamespace.Create(_cluster.Store, _cluster.Client, "truncation");
     }
 
@@ -78,4 +80,14 @@ public sealed class LogTruncationTests : IAsyncLifetime
         Assert.All(segments.Where(s => !s.IsInProgress), s => Assert.Equal(TruncationStatus.Truncated, s.Truncation));
         Assert.Equal(0, await log.PurgeOlderThanAsync(TimeSpan.FromHours(1), time));
     }
+}
+
+public sealed class SqliteLogTruncationTests : LogTruncationTests
+{
+    protected override string? MetadataUri => null;
+}
+
+public sealed class EtcdLogTruncationTests(EtcdServer etcd) : LogTruncationTests, IClassFixture<EtcdServer>
+{
+    protected override string? MetadataUri { get; } = etcd.NewStoreUri();
 }

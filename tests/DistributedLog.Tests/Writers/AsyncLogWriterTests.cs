@@ -12,15 +12,17 @@ using DistributedLog.Writers;
 
 namespace DistributedLog.Tests.Writers;
 
-/// <summary>The log writer over in-process bookies (real TCP, files, fsync) and the embedded metadata store.</summary>
-public sealed class AsyncLogWriterTests : IAsyncLifetime
+/// <summary>The log writer over in-process bookies (real TCP, files, fsync), on each metadata backend.</summary>
+public abstract class AsyncLogWriterTests : IAsyncLifetime
 {
     private InProcessCluster _cluster = null!;
     private DistributedLogNamespace _namespace = null!;
 
+    protected abstract string? MetadataUri { get; }
+
     public async Task InitializeAsync()
     {
-        _cluster = await InProcessCluster.StartAsync(3);
+        _cluster = await InProcessCluster.StartAsync(3, metadataUri: MetadataUri);
         _namespace = DistributedLogNamespace.Create(_cluster.Store, _cluster.Client, "writers");
     }
 
@@ -276,4 +278,14 @@ public sealed class AsyncLogWriterTests : IAsyncLifetime
         var records = await ReadAllAsync(log);
         Assert.Equal([42L], records.Select(r => r.TxId));
     }
+}
+
+public sealed class SqliteAsyncLogWriterTests : AsyncLogWriterTests
+{
+    protected override string? MetadataUri => null;
+}
+
+public sealed class EtcdAsyncLogWriterTests(EtcdServer etcd) : AsyncLogWriterTests, IClassFixture<EtcdServer>
+{
+    protected override string? MetadataUri { get; } = etcd.NewStoreUri();
 }
