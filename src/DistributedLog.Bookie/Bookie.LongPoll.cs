@@ -121,25 +121,7 @@ public sealed partial class Bookie
         }
     }
 
-    private void SendLongPollEntry(IResponseSink sink, ulong requestId, BookieLedger ledger, long entryId)
-    {
-        var buffer = new IO.PooledBufferWriter();
-        long readId = entryId;
-        var status = ReadEntry(ledger.LedgerId, ref readId, buffer, out long lac);
-        lac = Math.Max(lac, Volatile.Read(ref ledger.Lac));
-        byte[] payload = buffer.Detach(out int length);
-        if (status == StatusCode.Success)
-        {
-            sink.Send(new BookieResponse(BookieOp.LongPollRead, requestId, status, ledger.LedgerId, entryId, lac, payload, length));
-            return;
-        }
-
-        if (payload.Length > 0)
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(payload);
-        }
-
-        // The LAC reached the entry but this bookie does not hold it (another replica does): report the LAC.
-        sink.Send(new BookieResponse(BookieOp.LongPollRead, requestId, status, ledger.LedgerId, entryId, lac));
-    }
+    /// <summary>Answers a poll whose entry the LAC covers; if this bookie lacks the entry (another replica has it), the answer carries just the LAC.</summary>
+    private void SendLongPollEntry(IResponseSink sink, ulong requestId, BookieLedger ledger, long entryId) =>
+        sink.Send(ReadResponse(BookieOp.LongPollRead, requestId, ledger.LedgerId, entryId, Volatile.Read(ref ledger.Lac)));
 }

@@ -338,19 +338,23 @@ public sealed partial class Bookie : IAsyncDisposable
     }
 
     /// <summary>Reads an entry and sends the read response.</summary>
-    internal void SendRead(IResponseSink sink, ulong requestId, long ledgerId, long entryId)
+    internal void SendRead(IResponseSink sink, ulong requestId, long ledgerId, long entryId) =>
+        sink.Send(ReadResponse(BookieOp.ReadEntry, requestId, ledgerId, entryId, minLac: -1));
+
+    /// <summary>Reads an entry into a response: with the entry (in a pooled buffer) on success, without it otherwise.</summary>
+    private BookieResponse ReadResponse(BookieOp op, ulong requestId, long ledgerId, long entryId, long minLac)
     {
         var buffer = new PooledBufferWriter();
         var status = ReadEntry(ledgerId, ref entryId, buffer, out long lac);
-        byte[] payload = buffer.Detach(out int length);
-        if (status != StatusCode.Success && payload.Length > 0)
+        lac = Math.Max(lac, minLac);
+        if (status != StatusCode.Success)
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(payload);
+            buffer.Release();
+            return new BookieResponse(op, requestId, status, ledgerId, entryId, lac);
         }
 
-        sink.Send(status == StatusCode.Success
-            ? new BookieResponse(BookieOp.ReadEntry, requestId, status, ledgerId, entryId, lac, payload, length)
-            : new BookieResponse(BookieOp.ReadEntry, requestId, status, ledgerId, entryId, lac));
+        byte[] payload = buffer.Detach(out int length);
+        return new BookieResponse(op, requestId, status, ledgerId, entryId, lac, payload, length);
     }
 
     private static AddOutcome Reject(StatusCode code, out StatusCode status)
@@ -448,11 +452,7 @@ public sealed partial class Bookie : IAsyncDisposable
                 }
                 finally
                 {
-                    byte[] array = buffer.Detach(out _);
-                    if (array.Length > 0)
-                    {
-                        System.Buffers.ArrayPool<byte>.Shared.Return(array);
-                    }
+                    buffer.Release();
                 }
             }
 

@@ -45,6 +45,16 @@ public sealed class PooledBufferWriter : IBufferWriter<byte>
         return buffer;
     }
 
+    /// <summary>Returns the rented array to the pool (the writer starts empty and may be used again).</summary>
+    public void Release()
+    {
+        byte[] buffer = Detach(out _);
+        if (buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     /// <summary>Forgets what was written, keeping the array.</summary>
     public void Reset() => _written = 0;
 

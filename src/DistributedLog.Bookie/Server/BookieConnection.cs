@@ -371,19 +371,20 @@ internal sealed class BookieConnection : IResponseSink
 
     private async Task<Verdict> WaitAndRetryAddAsync(ReadOnlySequence<byte> frame, CancellationToken cancellationToken)
     {
-        long deadline = Stopwatch.GetTimestamp() + (long)(_bookieThrottle.TotalSeconds * Stopwatch.Frequency);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_bookieThrottle);
+        timeout.CancelAfter(_bookie.MaxAddThrottle);
+        bool timedOut = false;
         try
         {
             await _bookie.WaitForAddSpaceAsync(timeout.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            timedOut = true;
         }
 
         await _slots.WaitAsync(cancellationToken);
-        if (Stopwatch.GetTimestamp() > deadline)
+        if (timedOut)
         {
             ReadOnlySpan<byte> span = frame.IsSingleSegment ? frame.FirstSpan : Flatten(frame);
             ulong requestId = BinaryPrimitives.ReadUInt64LittleEndian(span[4..]);
@@ -395,8 +396,6 @@ internal sealed class BookieConnection : IResponseSink
 
         return Process(frame, out _);
     }
-
-    private TimeSpan _bookieThrottle => _bookie.MaxAddThrottle;
 
     private Verdict Read(ulong requestId, byte flags, ReadOnlySpan<byte> body)
     {

@@ -22,7 +22,6 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
     private readonly object _gate = new();
     private readonly Queue<PendingAdd> _pending = new();
     private readonly ConcurrentBag<PendingAdd> _pool = [];
-    private readonly List<PendingAdd> _completedScratch = [];
     private LedgerMetadata _metadata;
     private long _metadataVersion;
     private string[] _ensemble;

@@ -15,6 +15,7 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
     private readonly IMetadataStore _store;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly object _changedGate = new();
     private ImmutableSortedSet<string> _bookies = ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal);
     private Task _loop = Task.CompletedTask;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -46,7 +47,7 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
         while (WritableBookies.Count < count)
         {
             Task changed;
-            lock (_stopping)
+            lock (_changedGate)
             {
                 changed = _changed.Task;
             }
@@ -132,7 +133,7 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
     {
         Volatile.Write(ref _bookies, bookies);
         TaskCompletionSource changed;
-        lock (_stopping)
+        lock (_changedGate)
         {
             changed = _changed;
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -42,17 +42,17 @@ internal static class LogRecovery
 
             var entry = await reader.ReadEntryAsync(lastEntry, cancellationToken);
             long lastTxId = -1, lastSlot = -1, position = 0;
+            bool endOfStream = false;
             foreach (var record in EntryReader.ReadAll(entry.Payload.Span, segment.Lssn, lastEntry, segment.StartSequenceId))
             {
                 lastSlot = record.Dlsn.SlotId;
                 position = Math.Max(position, record.PositionWithinSegment);
+                endOfStream |= record.IsEndOfStream;
                 if (!record.IsEndOfStream)
                 {
                     lastTxId = record.TxId;
                 }
             }
-
-            bool endOfStream = EntryReader.ReadAll(entry.Payload.Span, segment.Lssn, lastEntry, segment.StartSequenceId).Exists(r => r.IsEndOfStream);
             await CompleteSegmentRecordAsync(ns, store, logName, segment.Lssn, new SegmentEnd(lastEntry, lastSlot, lastTxId, position),
                 TimeProvider.System, cancellationToken, endOfStream);
             logger.LogInformation("Log {Log}: recovered in-progress segment {Lssn}: last entry {Entry}, last txid {TxId}", logName, segment.Lssn, lastEntry, lastTxId);

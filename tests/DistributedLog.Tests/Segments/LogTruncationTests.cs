@@ -9,26 +9,13 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace DistributedLog.Tests.Segments;
 
-public abstract class LogTruncationTests : IAsyncLifetime
+public abstract class LogTruncationTests() : ClusterTestBase("truncation")
 {
-    private InProcessCluster _cluster = null!;
-    private DistributedLogNamespace _namespace = null!;
-
-    protected abstract string? MetadataUri { get; }
-
-    public async Task InitializeAsync()
-    {
-        _cluster = await InProcessCluster.StartAsync(3, metadataUri: MetadataUri);
-        _namespace = DistributedLogNamespace.Create(_cluster.Store, _cluster.Client, "truncation");
-    }
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
-
     /// <summary>A log with three completed segments of 10 records each and an in-progress fourth; returns every DLSN.</summary>
     private async Task<(LogManager Log, AsyncLogWriter Writer, List<Dlsn> Dlsns)> LogWithSegmentsAsync(string name)
     {
-        await _namespace.CreateLogAsync(name);
-        var log = _namespace.OpenLog(name);
+        await Namespace.CreateLogAsync(name);
+        var log = Namespace.OpenLog(name);
         var writer = await log.OpenWriterAsync(new LogWriterOptions { MaxSegmentBytes = 250 });
         var dlsns = new List<Dlsn>();
         for (long t = 0; t < 40; t++)
@@ -58,7 +45,7 @@ public abstract class LogTruncationTests : IAsyncLifetime
         Assert.All(after.Skip(2), s => Assert.Equal(TruncationStatus.Active, s.Truncation));
 
         // The truncated segment's ledger is deleted; its record stays.
-        var missing = await Assert.ThrowsAsync<DlException>(() => _cluster.Client.OpenLedgerNoRecoveryAsync(after[0].LedgerId));
+        var missing = await Assert.ThrowsAsync<DlException>(() => Cluster.Client.OpenLedgerNoRecoveryAsync(after[0].LedgerId));
         Assert.Equal(StatusCode.NoSuchLedger, missing.Code);
 
         // Truncating beyond everything leaves the in-progress segment alone; InvalidDLSN does nothing.

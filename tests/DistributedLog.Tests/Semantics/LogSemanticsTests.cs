@@ -11,29 +11,9 @@ using DistributedLog.Writers;
 namespace DistributedLog.Tests.Semantics;
 
 /// <summary>DistributedLog's semantics end to end (writer → bookies → reader), on each metadata backend.</summary>
-public abstract class LogSemanticsTests : IAsyncLifetime
+public abstract class LogSemanticsTests() : ClusterTestBase("semantics")
 {
-    protected InProcessCluster Cluster { get; private set; } = null!;
-
-    protected DistributedLogNamespace Namespace { get; private set; } = null!;
-
-    protected abstract string? MetadataUri { get; }
-
-    public async Task InitializeAsync()
-    {
-        Cluster = await InProcessCluster.StartAsync(3, metadataUri: MetadataUri);
-        Namespace = DistributedLogNamespace.Create(Cluster.Store, Cluster.Client, "semantics");
-    }
-
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
-
     protected static LogRecord Record(long txId) => new(txId, Encoding.UTF8.GetBytes($"payload {txId}"));
-
-    protected async Task<LogManager> NewLogAsync(string name)
-    {
-        await Namespace.CreateLogAsync(name);
-        return Namespace.OpenLog(name);
-    }
 
     protected static async Task<List<LogRecordWithDlsn>> ReadAsync(LogReader reader, int count)
     {

@@ -13,28 +13,9 @@ using DistributedLog.Writers;
 namespace DistributedLog.Tests.Writers;
 
 /// <summary>The log writer over in-process bookies (real TCP, files, fsync), on each metadata backend.</summary>
-public abstract class AsyncLogWriterTests : IAsyncLifetime
+public abstract class AsyncLogWriterTests() : ClusterTestBase("writers")
 {
-    private InProcessCluster _cluster = null!;
-    private DistributedLogNamespace _namespace = null!;
-
-    protected abstract string? MetadataUri { get; }
-
-    public async Task InitializeAsync()
-    {
-        _cluster = await InProcessCluster.StartAsync(3, metadataUri: MetadataUri);
-        _namespace = DistributedLogNamespace.Create(_cluster.Store, _cluster.Client, "writers");
-    }
-
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
-
     private static LogRecord Record(long txId) => new(txId, Encoding.UTF8.GetBytes($"record {txId}"));
-
-    private async Task<LogManager> NewLogAsync(string name)
-    {
-        await _namespace.CreateLogAsync(name);
-        return _namespace.OpenLog(name);
-    }
 
     /// <summary>Every record stored in the log's segments, read straight from the ledgers.</summary>
     private async Task<List<LogRecordWithDlsn>> ReadAllAsync(LogManager log)
@@ -42,7 +23,7 @@ public abstract class AsyncLogWriterTests : IAsyncLifetime
         var records = new List<LogRecordWithDlsn>();
         foreach (var segment in await log.GetSegmentsAsync())
         {
-            var reader = await _cluster.Client.OpenLedgerNoRecoveryAsync(segment.LedgerId);
+            var reader = await Cluster.Client.OpenLedgerNoRecoveryAsync(segment.LedgerId);
             long last = segment.IsInProgress ? reader.LastAddConfirmed : segment.LastEntryId;
             if (last < 0)
             {
@@ -210,9 +191,9 @@ public abstract class AsyncLogWriterTests : IAsyncLifetime
         Assert.Equal((LogSegmentState.Completed, 19L, 10L), (segment.State, segment.LastTxId, segment.RecordCount));
 
         // An in-progress segment whose ledger never got an entry disappears on recovery.
-        var ledger = await _cluster.Client.CreateLedgerAsync();
+        var ledger = await Cluster.Client.CreateLedgerAsync();
         var empty = new LogSegmentMetadata { Lssn = 2, LedgerId = ledger.LedgerId, FirstTxId = 20, StartSequenceId = 10 };
-        await _cluster.Store.PutAsync(_namespace.Metadata.Layout.Segment("recover", 2), JsonSerializer.SerializeToUtf8Bytes(empty, LogMetadataJson.Default.LogSegmentMetadata));
+        await Cluster.Store.PutAsync(Namespace.Metadata.Layout.Segment("recover", 2), JsonSerializer.SerializeToUtf8Bytes(empty, LogMetadataJson.Default.LogSegmentMetadata));
         await log.RecoverAsync();
         Assert.Single(await log.GetSegmentsAsync());
     }
@@ -240,7 +221,7 @@ public abstract class AsyncLogWriterTests : IAsyncLifetime
     public async Task Bad_input_gets_typed_errors_and_does_not_disturb_acknowledged_records()
     {
         var log = await NewLogAsync("bad");
-        await Assert.ThrowsAsync<LogNotFoundException>(() => _namespace.OpenLog("missing").OpenWriterAsync());
+        await Assert.ThrowsAsync<LogNotFoundException>(() => Namespace.OpenLog("missing").OpenWriterAsync());
         await using var writer = await log.OpenWriterAsync();
         await writer.WriteAsync(Record(1));
         // Oversized records and bad txids are refused when the record is made, with typed errors.
@@ -270,7 +251,7 @@ public abstract class AsyncLogWriterTests : IAsyncLifetime
         do
         {
             await Task.Delay(20);
-            lac = await (await _cluster.Client.OpenLedgerNoRecoveryAsync(segment.LedgerId)).ReadLastAddConfirmedAsync();
+            lac = await (await Cluster.Client.OpenLedgerNoRecoveryAsync(segment.LedgerId)).ReadLastAddConfirmedAsync();
         }
         while (lac < dlsn.EntryId && DateTime.UtcNow < deadline);
 
