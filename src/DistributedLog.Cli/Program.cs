@@ -3,7 +3,16 @@ using DistributedLog.Cli.Commands;
 
 var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log service.")
 {
+    SandboxCommand.Create(),
     BookieCommand.Create(),
+    ProxyCommand.Create(),
+    LogCommands.Create(),
+    LogCommands.Delete(),
+    LogCommands.List(),
+    LogCommands.Show(),
+    WriteCommand.Create(),
+    ReadCommand.Create(),
+    LogCommands.Truncate(),
     BenchCommand.Create(),
     AppendCommand.Create(),
 };

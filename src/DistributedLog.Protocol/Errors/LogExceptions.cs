@@ -107,4 +107,23 @@ public sealed class LockingException : DlException
 {
     /// <summary>Creates the exception.</summary>
     public LockingException(string message, Exception? inner = null) : base(StatusCode.LockingException, message, inner) { }
+
+    /// <summary>The endpoint of the write proxy that holds the lock, when the holder is one.</summary>
+    public string? OwnerEndpoint { get; init; }
+}
+
+/// <summary>
+/// The log is owned by another proxy (DistributedLog's FOUND, 302): the request was not executed here; send it to
+/// <see cref="Owner"/>.
+/// </summary>
+public sealed class OwnershipMovedException : DlException
+{
+    /// <summary>Creates the exception.</summary>
+    public OwnershipMovedException(string message, string owner) : base(StatusCode.Found, message) => Owner = owner;
+
+    /// <summary>The owning proxy's endpoint (for example <c>http://127.0.0.1:7001</c>); empty when unknown.</summary>
+    public string Owner { get; }
+
+    /// <inheritdoc />
+    public override bool IsRetryable => true;
 }

@@ -80,6 +80,10 @@ public sealed class LogManager
         }
     }
 
+    /// <summary>The holder of this log's writer lock, or null when no writer owns it.</summary>
+    public async Task<Writers.LogOwner?> GetOwnerAsync(CancellationToken cancellationToken = default) =>
+        await _namespace.Store.GetAsync(_namespace.Metadata.Layout.Lock(Name), cancellationToken) is { } held ? Writers.LogOwner.Parse(held.Value.Span) : null;
+
     /// <summary>Queries over the log's records (first/last record, DLSN, txid, record count, DLSN not less than a txid).</summary>
     public LogQueries Queries => new(_namespace.Metadata, _namespace.Ledgers);
 

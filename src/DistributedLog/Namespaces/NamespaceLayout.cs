@@ -13,6 +13,7 @@ namespace DistributedLog.Namespaces;
 /// dl/&lt;ns&gt;/locks/&lt;log&gt;                      the writer's ownership, bound to its lease
 /// dl/&lt;ns&gt;/subscribers/&lt;log&gt;/&lt;id&gt;          a subscriber's committed position
 /// dl/&lt;ns&gt;/readlocks/&lt;log&gt;/&lt;id&gt;            the reader holding a subscriber's read lock, bound to its lease
+/// dl/&lt;ns&gt;/proxies/&lt;endpoint&gt;                a write proxy serving the namespace, bound to its lease
 /// </code>
 /// </summary>
 public sealed class NamespaceLayout
@@ -59,6 +60,12 @@ public sealed class NamespaceLayout
 
     /// <summary>Key of a subscriber's read lock.</summary>
     public string ReadLock(string log, string subscriberId) => Root + "readlocks/" + LogName.Encode(log) + "/" + LogName.Encode(subscriberId);
+
+    /// <summary>Prefix of the write proxies' registrations.</summary>
+    public string ProxiesPrefix => Root + "proxies/";
+
+    /// <summary>Key of one write proxy's registration (its value is the endpoint).</summary>
+    public string Proxy(string endpoint) => ProxiesPrefix + LogName.Encode(endpoint);
 
     /// <summary>The log name of a key under <see cref="LogsPrefix"/>.</summary>
     public string LogNameOf(string logKey) => LogName.Decode(logKey[LogsPrefix.Length..]);

@@ -15,7 +15,7 @@ public sealed partial class AsyncLogWriter
     {
         string key = _namespace.Layout.Lock(LogName);
         var lease = await _leases.GetAsync(_options.OwnershipTtl, cancellationToken);
-        byte[] me = Utf8(WriterId());
+        byte[] me = new LogOwner { Writer = WriterId(), Endpoint = _options.OwnerEndpoint }.Serialize();
         var deadline = _options.TimeProvider.GetUtcNow() + _options.LockTimeout;
         while (true)
         {
@@ -37,9 +37,12 @@ public sealed partial class AsyncLogWriter
             var remaining = deadline - _options.TimeProvider.GetUtcNow();
             if (remaining <= TimeSpan.Zero)
             {
+                var owner = LogOwner.Parse(holder.Value.Span);
                 throw new LockingException(
-                    $"Log '{LogName}' is owned by another writer ({System.Text.Encoding.UTF8.GetString(holder.Value.Span)}); " +
-                    "it is freed when that writer closes or its lease expires.");
+                    $"Log '{LogName}' is owned by another writer ({owner}); it is freed when that writer closes or its lease expires.")
+                {
+                    OwnerEndpoint = owner.Endpoint,
+                };
             }
 
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -55,6 +55,18 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     /// <summary>The log's name.</summary>
     public string LogName { get; }
 
+    /// <summary>The error that stopped this writer (fenced, ownership lost, a failed write), or null while it can write.</summary>
+    public Exception? Failure
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _error;
+            }
+        }
+    }
+
     /// <summary>Txid of the last record written (DistributedLog's <c>getLastTxId</c>).</summary>
     public long LastTxId
     {

@@ -47,6 +47,12 @@ public sealed class LogWriterOptions
     /// </summary>
     public bool DisableOwnershipLock { get; init; }
 
+    /// <summary>
+    /// The endpoint of the write proxy hosting this writer, recorded in the ownership lock so that other proxies can
+    /// redirect requests for the log to it (see <see cref="LogOwner"/>). Null for a writer in an application.
+    /// </summary>
+    public string? OwnerEndpoint { get; init; }
+
     /// <summary>The clock for flush timers and rolling.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

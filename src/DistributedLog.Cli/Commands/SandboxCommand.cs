@@ -1,0 +1,63 @@
+using System.CommandLine;
+using DistributedLog.Cli.Sandbox;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Cli.Commands;
+
+/// <summary>
+/// <c>dlog sandbox</c>: the embedded default — the embedded metadata store, N bookies and a write proxy in one process.
+/// Prints one line containing <c>ready</c> when it serves; stops cleanly on SIGINT/SIGTERM.
+/// </summary>
+internal static class SandboxCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<DirectoryInfo>("--data") { Description = "Data directory (metadata, bookies).", DefaultValueFactory = _ => new DirectoryInfo("dlog-data") };
+        var port = new Option<int>("--port") { Description = "Port of the write proxy.", DefaultValueFactory = _ => 7000 };
+        var bookies = new Option<int>("--bookies") { Description = "Number of bookies.", DefaultValueFactory = _ => 3 };
+        var json = ClientOptions.Json();
+        var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Warning };
+        var command = new Command("sandbox", "Run everything in one process (embedded metadata, bookies, a write proxy) until interrupted.")
+        {
+            data, port, bookies, json, logLevel,
+        };
+        command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
+        {
+            using var loggerFactory = ServerRun.Logging(result.GetValue(logLevel));
+            var (stop, sigterm) = ServerRun.StopSignal(cancellationToken);
+            using (stop)
+            using (sigterm)
+            {
+                await using var sandbox = await SandboxHost.StartAsync(result.GetValue(data)!.FullName, result.GetValue(port), result.GetValue(bookies), loggerFactory, stop.Token);
+                if (result.GetValue(json))
+                {
+                    using var stdout = Console.OpenStandardOutput();
+                    ClientOptions.WriteJsonLine(stdout, w =>
+                    {
+                        w.WriteString("status", "ready");
+                        w.WriteString("endpoint", sandbox.Proxy.Endpoint);
+                        w.WriteString("metrics", sandbox.Proxy.AdminEndpoint + "/metrics");
+                        w.WriteString("data", sandbox.DataDirectory);
+                        w.WriteStartArray("bookies");
+                        foreach (string id in sandbox.BookieIds)
+                        {
+                            w.WriteStringValue(id);
+                        }
+
+                        w.WriteEndArray();
+                    });
+                }
+                else
+                {
+                    Console.WriteLine($"dlog sandbox ready: proxy {sandbox.Proxy.Endpoint}, {sandbox.BookieIds.Count} bookies, metrics {sandbox.Proxy.AdminEndpoint}/metrics, data {sandbox.DataDirectory}");
+                }
+
+                await ServerRun.WaitAsync(stop.Token);
+                Console.WriteLine("dlog sandbox stopping");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,181 @@
+using System.CommandLine;
+using System.Text;
+using System.Threading.Channels;
+using DistributedLog.Client;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using Spectre.Console;
+
+namespace DistributedLog.Cli.Commands;
+
+/// <summary>
+/// <c>dlog write LOG</c>: each stdin line becomes one record (or <c>--count N --size B</c> generated ones), sent over one
+/// write stream with many in flight. With <c>--json</c> each acknowledgement is printed (and flushed) as it arrives, in
+/// input order, so when the proxy dies mid-stream the caller knows exactly which records were acknowledged; the
+/// command then exits non-zero.
+/// </summary>
+internal static class WriteCommand
+{
+    private const int MaxOutstanding = 16 * 1024;
+
+    public static Command Create()
+    {
+        var (endpoint, json, log) = (ClientOptions.Endpoint(), ClientOptions.Json(), ClientOptions.Log());
+        var count = new Option<long>("--count") { Description = "Write this many generated records instead of reading stdin.", DefaultValueFactory = _ => 0 };
+        var size = new Option<int>("--size") { Description = "Payload bytes of each generated record.", DefaultValueFactory = _ => 100 };
+        var command = new Command("write", "Write records to a log: one per stdin line, or --count generated ones.") { log, count, size, endpoint, json };
+        command.SetAction((result, ct) => CliErrors.RunAsync(async () =>
+        {
+            long total = result.GetValue(count);
+            int payloadSize = result.GetValue(size);
+            if (total < 0)
+            {
+                throw new ArgumentException($"--count must not be negative (got {total}).");
+            }
+
+            if (payloadSize < 0 || payloadSize > LogRecord.MaxPayloadSize)
+            {
+                throw new ArgumentException($"--size must be within 0..{LogRecord.MaxPayloadSize} bytes (got {payloadSize}).");
+            }
+
+            bool asJson = result.GetValue(json);
+            string name = result.GetValue(log)!;
+            await using var client = ClientOptions.Connect(result.GetValue(endpoint)!);
+            await using var stream = client.OpenWriteStream(name);
+            var acks = Channel.CreateBounded<Task<LogWriteResult>>(new BoundedChannelOptions(MaxOutstanding) { SingleReader = true, SingleWriter = true });
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var producing = Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var payload in Payloads(total, payloadSize, stop.Token))
+                    {
+                        await acks.Writer.WriteAsync(stream.WriteAsync(payload), stop.Token);
+                    }
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                }
+                finally
+                {
+                    acks.Writer.TryComplete();
+                }
+            }, CancellationToken.None);
+
+            var printer = new AckPrinter(asJson);
+            if (ClientOptions.ShowProgress(asJson) && total > 0)
+            {
+                await AnsiConsole.Progress().AutoClear(true).StartAsync(async progress =>
+                {
+                    var task = progress.AddTask($"writing {name}", maxValue: total);
+                    await printer.RunAsync(acks.Reader, stop, () => task.Increment(1));
+                });
+            }
+            else
+            {
+                await printer.RunAsync(acks.Reader, stop, null);
+            }
+
+            await producing;
+            if (printer.Failure is { } failure)
+            {
+                await Console.Error.WriteLineAsync($"dlog: write failed after {printer.Acknowledged} acknowledged records: {failure.Message}");
+                return 1;
+            }
+
+            ct.ThrowIfCancellationRequested();
+            await stream.CompleteAsync();
+            if (!asJson)
+            {
+                Console.WriteLine(printer.Last is { } last
+                    ? $"wrote {printer.Acknowledged} records to {name} (last DLSN {last.Dlsn}, txid {last.TxId})"
+                    : $"wrote no records to {name}");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Payloads(long total, int size, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        if (total > 0)
+        {
+            for (long i = 0; i < total; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                yield return Generated(i, size);
+            }
+
+            yield break;
+        }
+
+        using var input = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16);
+        while (await input.ReadLineAsync(ct) is { } line)
+        {
+            byte[] payload = Encoding.UTF8.GetBytes(line);
+            if (payload.Length > LogRecord.MaxPayloadSize)
+            {
+                throw new LogRecordTooLongException(
+                    $"An input line of {payload.Length} bytes is over the maximum record size ({LogRecord.MaxPayloadSize} bytes); nothing from it on was written.");
+            }
+
+            yield return payload;
+        }
+    }
+
+    /// <summary>A generated payload: "record-&lt;i&gt;" padded with '.' to <paramref name="size"/> bytes (truncated when shorter).</summary>
+    private static byte[] Generated(long index, int size)
+    {
+        byte[] payload = new byte[size];
+        payload.AsSpan().Fill((byte)'.');
+        byte[] label = Encoding.ASCII.GetBytes($"record-{index}");
+        label.AsSpan(0, Math.Min(label.Length, size)).CopyTo(payload);
+        return payload;
+    }
+
+    /// <summary>Awaits acknowledgements in input order and prints them; stops at the first failure.</summary>
+    private sealed class AckPrinter(bool json)
+    {
+        public long Acknowledged { get; private set; }
+
+        public LogWriteResult? Last { get; private set; }
+
+        public Exception? Failure { get; private set; }
+
+        public async Task RunAsync(ChannelReader<Task<LogWriteResult>> acks, CancellationTokenSource stop, Action? progress)
+        {
+            using var stdout = Console.OpenStandardOutput();
+            await foreach (var ack in acks.ReadAllAsync(CancellationToken.None))
+            {
+                if (Failure is not null)
+                {
+                    await ack.ContinueWith(static _ => { }, TaskScheduler.Default); // observe; nothing after a failure is reported as written
+                    continue;
+                }
+
+                try
+                {
+                    var result = await ack;
+                    Acknowledged++;
+                    Last = result;
+                    if (json)
+                    {
+                        ClientOptions.WriteJsonLine(stdout, w =>
+                        {
+                            w.WriteString("dlsn", result.Dlsn.ToString());
+                            w.WriteNumber("txid", result.TxId);
+                        });
+                    }
+
+                    progress?.Invoke();
+                }
+                catch (Exception e) when (e is DlException or IOException)
+                {
+                    Failure = e;
+                    await stop.CancelAsync();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using DistributedLog.Namespaces;
+using DistributedLog.Proxy.Limits;
+using DistributedLog.Proxy.Ownership;
+using DistributedLog.Proxy.Registration;
+using DistributedLog.Proxy.Services;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenTelemetry.Metrics;
+
+namespace DistributedLog.Proxy.Hosting;
+
+/// <summary>
+/// A running write proxy: Kestrel serving the gRPC service (plus gRPC health and reflection) and, on a second
+/// port over HTTP/1.1, <c>/metrics</c> (Prometheus) and <c>/healthz</c>. It registers under a lease so clients find it; stopping
+/// it drains (closes every owned log so other proxies can take them) before it deregisters.
+/// </summary>
+public sealed class ProxyHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly LogOwnershipCache _ownership;
+    private readonly ProxyMetrics _metrics;
+    private readonly ProxyRegistration _registration;
+    private readonly DistributedLogNamespace _namespace;
+    private readonly bool _ownsNamespace;
+    private int _disposed;
+
+    private ProxyHost(WebApplication app, LogOwnershipCache ownership, ProxyMetrics metrics, ProxyRegistration registration,
+        DistributedLogNamespace ns, bool ownsNamespace, string endpoint)
+    {
+        _app = app;
+        _ownership = ownership;
+        _metrics = metrics;
+        _registration = registration;
+        _namespace = ns;
+        _ownsNamespace = ownsNamespace;
+        Endpoint = endpoint;
+    }
+
+    /// <summary>The endpoint this proxy advertises (<c>http://host:port</c>).</summary>
+    public string Endpoint { get; }
+
+    /// <summary>The HTTP/1.1 endpoint serving <c>/metrics</c> and <c>/healthz</c>, or null when turned off.</summary>
+    public string? AdminEndpoint { get; private init; }
+
+    /// <summary>Logs this proxy owns now.</summary>
+    public int OwnedLogs => _ownership.Count;
+
+    /// <summary>Starts a proxy over a namespace opened from <paramref name="metadataUri"/> (owned by the proxy).</summary>
+    public static async Task<ProxyHost> StartAsync(ProxyOptions options, string metadataUri, ILoggerFactory? loggerFactory = null,
+        CancellationToken cancellationToken = default)
+    {
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var ns = await DistributedLogNamespace.OpenAsync(metadataUri, options.Namespace, loggerFactory: loggerFactory, cancellationToken: cancellationToken);
+        try
+        {
+            return await StartAsync(options, ns, ownsNamespace: true, loggerFactory, cancellationToken);
+        }
+        catch
+        {
+            await ns.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts a proxy over an open namespace (not disposed with the proxy).</summary>
+    public static Task<ProxyHost> StartAsync(ProxyOptions options, DistributedLogNamespace ns, ILoggerFactory? loggerFactory = null,
+        CancellationToken cancellationToken = default) =>
+        StartAsync(options, ns, ownsNamespace: false, loggerFactory ?? NullLoggerFactory.Instance, cancellationToken);
+
+    private static async Task<ProxyHost> StartAsync(ProxyOptions options, DistributedLogNamespace ns, bool ownsNamespace, ILoggerFactory loggerFactory,
+        CancellationToken cancellationToken)
+    {
+        var errors = options.GetValidationErrors();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid proxy settings: " + string.Join(" ", errors));
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        ListenOptions? grpcListen = null;
+        ListenOptions? adminListen = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(IPAddress.Parse(options.Host), options.Port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                grpcListen = listen;
+            });
+            if (options.AdminPort >= 0)
+            {
+                kestrel.Listen(IPAddress.Parse(options.Host), options.AdminPort, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    adminListen = listen;
+                });
+            }
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+        });
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = options.MaxMessageSize;
+            grpc.MaxSendMessageSize = options.MaxMessageSize;
+        });
+        builder.Services.AddGrpcReflection();
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(ProxyMetrics.MeterName, "DistributedLog.Bookie")
+            .AddPrometheusExporter());
+        builder.Services.AddGrpcHealthChecks().AddCheck("proxy", () => HealthCheckResult.Healthy());
+
+        // The ownership cache needs the bound endpoint, known only after Kestrel starts: the service resolves it lazily.
+        var holder = new OwnershipHolder();
+        var metrics = new ProxyMetrics(null, () => holder.Cache?.Count ?? 0);
+        var proxyLimiter = new RateLimiter(options.PerProxyLimits, "per-proxy", metrics, TimeProvider.System);
+        builder.Services.AddSingleton(ns);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(proxyLimiter);
+        builder.Services.AddSingleton(_ => holder.Cache ?? throw new InvalidOperationException("The proxy is not started."));
+        builder.Services.AddSingleton<DistributedLogProxyService>();
+
+        var app = builder.Build();
+        app.MapGrpcService<DistributedLogProxyService>();
+        app.MapGrpcHealthChecksService();
+        app.MapGrpcReflectionService();
+        if (options.AdminPort >= 0)
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics");
+            app.MapGet("/healthz", () => holder.Cache is { IsDraining: false } ? Results.Text("ok") : Results.StatusCode(503));
+        }
+
+        await app.StartAsync(cancellationToken);
+        try
+        {
+            int port = grpcListen!.IPEndPoint!.Port;
+            string? admin = adminListen is null ? null : $"http://{options.Host}:{adminListen.IPEndPoint!.Port}";
+            string endpoint = options.AdvertisedEndpoint ?? $"http://{options.Host}:{port}";
+            var logger = loggerFactory.CreateLogger("DistributedLog.Proxy");
+            holder.Cache = new LogOwnershipCache(ns, options, endpoint, metrics, TimeProvider.System, logger);
+            var registration = await ProxyRegistration.StartAsync(ns.Store, ns.Metadata.Layout, endpoint, options.OwnershipTtl, logger, cancellationToken);
+            logger.LogInformation("Proxy {Endpoint} serving namespace {Namespace}", endpoint, options.Namespace);
+            return new ProxyHost(app, holder.Cache, metrics, registration, ns, ownsNamespace, endpoint) { AdminEndpoint = admin };
+        }
+        catch
+        {
+            if (holder.Cache is not null)
+            {
+                await holder.Cache.DisposeAsync();
+            }
+
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Drains (closes and releases every owned log), deregisters, and stops serving.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _ownership.DrainAsync();
+        await _registration.DisposeAsync();
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            await _app.StopAsync(grace.Token);
+        }
+
+        await _ownership.DisposeAsync();
+        await _app.DisposeAsync();
+        _metrics.Dispose();
+        if (_ownsNamespace)
+        {
+            await _namespace.DisposeAsync();
+        }
+    }
+
+    private sealed class OwnershipHolder
+    {
+        public LogOwnershipCache? Cache { get; set; }
+    }
+}

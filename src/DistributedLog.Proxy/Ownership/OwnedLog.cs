@@ -1,0 +1,79 @@
+using DistributedLog.Protocol.Checksums;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using DistributedLog.Proxy.Limits;
+using DistributedLog.Writers;
+
+namespace DistributedLog.Proxy.Ownership;
+
+/// <summary>A log whose writer this proxy holds: the writer, its limiter, and the txid sequencer for records sent without one.</summary>
+internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter limiter, TimeProvider time)
+{
+    private long _lastTxId = writer.LastTxId;
+    private long _lastUsed = time.GetTimestamp();
+
+    public string Name { get; } = name;
+
+    public AsyncLogWriter Writer { get; } = writer;
+
+    public RateLimiter Limiter { get; } = limiter;
+
+    /// <summary>When a request last used the log (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long LastUsed => Volatile.Read(ref _lastUsed);
+
+    public void Touch() => Volatile.Write(ref _lastUsed, time.GetTimestamp());
+
+    /// <summary>
+    /// The core record of a wire record: the payload's checksum verified when one is sent, the txid assigned when
+    /// none is (DistributedLog's TimeSequencer: the wall clock in milliseconds, never below the last txid + 1).
+    /// </summary>
+    /// <exception cref="ChecksumFailedException">The payload does not match its CRC32C.</exception>
+    /// <exception cref="LogRecordTooLongException">The payload is over the maximum record size.</exception>
+    /// <exception cref="TransactionIdOutOfOrderException">A negative or reserved txid.</exception>
+    public LogRecord ToRecord(Grpc.V1.Record wire)
+    {
+        var payload = wire.Payload.Memory;
+        if (wire.HasCrc32C && Crc32C.Compute(payload.Span) != wire.Crc32C)
+        {
+            throw new ChecksumFailedException(
+                $"The payload of a record for log '{Name}' does not match its CRC32C ({wire.Crc32C:x8}); it was corrupted on the way and is not written.");
+        }
+
+        if (payload.Length > LogRecord.MaxPayloadSize)
+        {
+            throw new LogRecordTooLongException(
+                $"A record of {payload.Length} bytes for log '{Name}' is over the maximum payload size ({LogRecord.MaxPayloadSize} bytes).");
+        }
+
+        long txId;
+        if (wire.HasTxid)
+        {
+            txId = wire.Txid;
+            if (txId < 0 || txId == LogRecord.EndOfStreamTxId)
+            {
+                throw new TransactionIdOutOfOrderException(
+                    $"Txid {txId} is not allowed: txids are non-negative and {LogRecord.EndOfStreamTxId} is reserved for end of stream.");
+            }
+
+            long seen;
+            do
+            {
+                seen = Volatile.Read(ref _lastTxId);
+            }
+            while (txId > seen && Interlocked.CompareExchange(ref _lastTxId, txId, seen) != seen);
+        }
+        else
+        {
+            long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            long seen;
+            do
+            {
+                seen = Volatile.Read(ref _lastTxId);
+                txId = Math.Max(seen + 1, now);
+            }
+            while (Interlocked.CompareExchange(ref _lastTxId, txId, seen) != seen);
+        }
+
+        return new LogRecord(txId, payload);
+    }
+}

@@ -1,0 +1,119 @@
+using System.Text;
+using DistributedLog.Metadata;
+using DistributedLog.Namespaces;
+using Microsoft.Extensions.Logging;
+
+namespace DistributedLog.Proxy.Registration;
+
+/// <summary>
+/// Announces a proxy to clients: <c>dl/&lt;ns&gt;/proxies/&lt;endpoint&gt;</c> bound to a lease, so a dead proxy
+/// disappears when its lease expires. If the lease is lost (a long pause, a metadata outage) the proxy registers again.
+/// </summary>
+internal sealed class ProxyRegistration : IAsyncDisposable
+{
+    private readonly IMetadataStore _store;
+    private readonly string _key;
+    private readonly byte[] _value;
+    private readonly TimeSpan _ttl;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private ILease? _lease;
+    private Task? _keeper;
+
+    private ProxyRegistration(IMetadataStore store, NamespaceLayout layout, string endpoint, TimeSpan ttl, ILogger logger)
+    {
+        _store = store;
+        _key = layout.Proxy(endpoint);
+        _value = Encoding.UTF8.GetBytes(endpoint);
+        _ttl = ttl;
+        _logger = logger;
+    }
+
+    public static async Task<ProxyRegistration> StartAsync(IMetadataStore store, NamespaceLayout layout, string endpoint, TimeSpan ttl, ILogger logger,
+        CancellationToken cancellationToken)
+    {
+        var registration = new ProxyRegistration(store, layout, endpoint, ttl, logger);
+        await registration.RegisterAsync(cancellationToken);
+        registration._keeper = registration.KeepAsync();
+        return registration;
+    }
+
+    /// <summary>The endpoints of the registered proxies of a namespace.</summary>
+    public static async Task<IReadOnlyList<string>> ListAsync(IMetadataStore store, NamespaceLayout layout, CancellationToken cancellationToken) =>
+        [.. (await store.ListAsync(layout.ProxiesPrefix, cancellationToken)).Select(v => Encoding.UTF8.GetString(v.Value.Span)).Order(StringComparer.Ordinal)];
+
+    private async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var lease = await _store.GrantLeaseAsync(_ttl, cancellationToken);
+        await _store.PutAsync(_key, _value, lease.Id, cancellationToken);
+        _lease = lease;
+    }
+
+    private async Task KeepAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            using (var lostOrStopped = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _lease!.Lost))
+            {
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, lostOrStopped.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+
+            if (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _logger.LogWarning("The proxy's registration lease was lost; registering again");
+            await _lease.DisposeAsync();
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await RegisterAsync(_stop.Token);
+                    break;
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (Protocol.Errors.DlException e)
+                {
+                    _logger.LogWarning("Registering the proxy failed ({Error}); retrying", e.Message);
+                    await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+                }
+            }
+        }
+    }
+
+    /// <summary>Removes the registration (revoking its lease).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_keeper is not null)
+        {
+            await _keeper;
+        }
+
+        if (_lease is { } lease)
+        {
+            try
+            {
+                await lease.RevokeAsync();
+            }
+            catch (Protocol.Errors.DlException)
+            {
+                // Unreachable store: the lease expires by itself.
+            }
+
+            await lease.DisposeAsync();
+        }
+
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,318 @@
+using System.Threading.Channels;
+using DistributedLog.Grpc;
+using DistributedLog.Grpc.V1;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using DistributedLog.Proxy.Ownership;
+using DistributedLog.Readers;
+using Google.Protobuf;
+using Grpc.Core;
+using StatusCode = DistributedLog.Protocol.Errors.StatusCode;
+using Microsoft.Extensions.Logging;
+using CoreDlsn = DistributedLog.Protocol.Records.Dlsn;
+
+namespace DistributedLog.Proxy.Services;
+
+internal sealed partial class DistributedLogProxyService
+{
+    /// <summary>A record handed to the writer, waiting for its acknowledgement.</summary>
+    private readonly record struct PendingAck(ValueTask<CoreDlsn> Write, long TxId, int Bytes);
+
+    /// <summary>
+    /// Records in, acknowledgements out, in order. One loop hands records to the log's writer (which packs them into
+    /// entries) without waiting; a second sends acknowledgements as they complete, many per response. The first failure
+    /// is answered with its index and error, and the stream ends: nothing after it is written.
+    /// </summary>
+    public override async Task WriteStream(IAsyncStreamReader<WriteStreamRequest> requests, IServerStreamWriter<WriteStreamResponse> responses,
+        ServerCallContext context)
+    {
+        var callToken = context.CancellationToken;
+        if (!await requests.MoveNext(callToken))
+        {
+            return;
+        }
+
+        var message = requests.Current;
+        OwnedLog owned;
+        try
+        {
+            owned = await ownership.AcquireAsync(message.Log, callToken);
+        }
+        catch (Exception e) when (ToError(e, "write_stream", timedOut: false) is { } error)
+        {
+            metrics.Request("write_stream", (int)error.Code);
+            await responses.WriteAsync(new WriteStreamResponse { Header = error.ToHeader() }, callToken);
+            return;
+        }
+
+        var pending = Channel.CreateBounded<PendingAck>(new BoundedChannelOptions(MaxStreamInFlight)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(callToken);
+        var acknowledging = AcknowledgeAsync(pending.Reader, responses, owned, stop);
+        try
+        {
+            do
+            {
+                foreach (var wire in message.Records)
+                {
+                    ValueTask<CoreDlsn> write;
+                    long txId = 0;
+                    bool invalid = false;
+                    try
+                    {
+                        Admit(owned, 1, wire.Payload.Length);
+                        var record = owned.ToRecord(wire);
+                        txId = record.TxId;
+                        write = owned.Writer.WriteAsync(record);
+                    }
+                    catch (DlException e)
+                    {
+                        write = ValueTask.FromException<CoreDlsn>(e);
+                        invalid = true;
+                    }
+
+                    await pending.Writer.WriteAsync(new PendingAck(write, txId, wire.Payload.Length), stop.Token);
+                    if (invalid)
+                    {
+                        return; // nothing after a refused record is written
+                    }
+                }
+
+                if (!await requests.MoveNext(stop.Token))
+                {
+                    break;
+                }
+
+                message = requests.Current;
+            }
+            while (true);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // The acknowledging loop failed the stream, or the client went away.
+        }
+        catch (IOException)
+        {
+            // The client's connection broke.
+        }
+        finally
+        {
+            pending.Writer.TryComplete();
+            await acknowledging;
+        }
+    }
+
+    private async Task AcknowledgeAsync(ChannelReader<PendingAck> pending, IServerStreamWriter<WriteStreamResponse> responses, OwnedLog owned,
+        CancellationTokenSource stop)
+    {
+        long index = 0;
+        long bytes = 0;
+        var response = new WriteStreamResponse { FirstIndex = 0 };
+        try
+        {
+            while (await pending.WaitToReadAsync())
+            {
+                while (response.Dlsns.Count < MaxAcksPerResponse && pending.TryPeek(out var next))
+                {
+                    if (!next.Write.IsCompleted && response.Dlsns.Count > 0)
+                    {
+                        break; // send what is acknowledged before waiting for more
+                    }
+
+                    pending.TryRead(out _);
+                    CoreDlsn dlsn;
+                    try
+                    {
+                        dlsn = await next.Write;
+                    }
+                    catch (Exception e)
+                    {
+                        await SendAsync(responses, response, bytes, stop.Token);
+                        var error = ToError(e, "write_stream", timedOut: false) ?? new DlException(StatusCode.ClientClosed, "The client went away.");
+                        metrics.Request("write_stream", (int)error.Code);
+                        if (owned.Writer.Failure is not null)
+                        {
+                            _ = ownership.ReleaseAfterFailureAsync(owned, e);
+                        }
+
+                        await stop.CancelAsync();
+                        await responses.WriteAsync(new WriteStreamResponse { Header = error.ToHeader(), FirstIndex = index }, CancellationToken.None);
+                        return;
+                    }
+
+                    response.Dlsns.Add(dlsn.ToWire());
+                    response.Txids.Add(next.TxId);
+                    bytes += next.Bytes;
+                    index++;
+                }
+
+                if (response.Dlsns.Count > 0)
+                {
+                    await SendAsync(responses, response, bytes, stop.Token);
+                    response = new WriteStreamResponse { FirstIndex = index };
+                    bytes = 0;
+                }
+            }
+
+            metrics.Request("write_stream", (int)StatusCode.Success);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // The client went away: what it was not told about stays unacknowledged.
+            await stop.CancelAsync();
+        }
+        finally
+        {
+            // Observe every write still pending (each is awaited exactly once).
+            while (pending.TryRead(out var left) || (await pending.WaitToReadAsync() && pending.TryRead(out left)))
+            {
+                try
+                {
+                    await left.Write;
+                }
+                catch (Exception)
+                {
+                }
+            }
+        }
+    }
+
+    private async Task SendAsync(IServerStreamWriter<WriteStreamResponse> responses, WriteStreamResponse response, long bytes, CancellationToken ct)
+    {
+        if (response.Dlsns.Count == 0)
+        {
+            return;
+        }
+
+        await responses.WriteAsync(response, ct);
+        metrics.Written(response.Dlsns.Count, bytes);
+    }
+
+    /// <summary>
+    /// Streams records from a DLSN, a txid or a subscriber's position. Without <c>follow</c> the read ends at the last
+    /// record the log had when the request arrived; with it, it tails until the client cancels or the log ends.
+    /// </summary>
+    public override async Task Read(ReadRequest request, IServerStreamWriter<ReadResponse> responses, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        try
+        {
+            var log = ns.OpenLog(request.Log);
+            LogRecordWithDlsn? last = null;
+            if (!request.Follow)
+            {
+                try
+                {
+                    last = await log.GetLastRecordAsync(ct);
+                }
+                catch (LogEmptyException)
+                {
+                    await EnsureExistsAsync(log.Name, ct);
+                    return;
+                }
+            }
+
+            LogReader reader;
+            IAsyncDisposable owner;
+            switch (request.FromCase)
+            {
+                case ReadRequest.FromOneofCase.Subscriber:
+                    var subscribed = await log.OpenSubscriberReaderAsync(request.Subscriber, cancellationToken: ct);
+                    (reader, owner) = (subscribed.Reader, subscribed);
+                    var committed = await log.Subscriptions.GetPositionAsync(request.Subscriber, ct);
+                    if (last is not null && committed is { } position && position >= last.Dlsn)
+                    {
+                        await owner.DisposeAsync();
+                        return;
+                    }
+
+                    break;
+                case ReadRequest.FromOneofCase.FromTxid:
+                    if (last is not null && request.FromTxid > last.TxId)
+                    {
+                        return;
+                    }
+
+                    reader = await log.OpenReaderAsync(request.FromTxid, cancellationToken: ct);
+                    owner = reader;
+                    break;
+                default:
+                    var from = request.FromCase == ReadRequest.FromOneofCase.FromDlsn ? request.FromDlsn.ToCore("from_dlsn") : CoreDlsn.Initial;
+                    if (last is not null && from > last.Dlsn)
+                    {
+                        return;
+                    }
+
+                    reader = request.FromCase == ReadRequest.FromOneofCase.FromDlsn
+                        ? await log.OpenReaderAsync(from, cancellationToken: ct)
+                        : await log.OpenReaderAsync(ReadPosition.Earliest, cancellationToken: ct);
+                    owner = reader;
+                    break;
+            }
+
+            await using (owner)
+            {
+                long remaining = request.Count > 0 ? request.Count : long.MaxValue;
+                while (remaining > 0)
+                {
+                    IReadOnlyList<LogRecordWithDlsn> batch;
+                    try
+                    {
+                        batch = await reader.ReadBulkAsync((int)Math.Min(remaining, MaxRecordsPerReadResponse), ct);
+                    }
+                    catch (LogEndOfStreamException)
+                    {
+                        return;
+                    }
+
+                    var response = new ReadResponse();
+                    bool atEnd = false;
+                    foreach (var record in batch)
+                    {
+                        response.Records.Add(new ReadRecord
+                        {
+                            Dlsn = record.Dlsn.ToWire(),
+                            Txid = record.TxId,
+                            SequenceId = record.SequenceId,
+                            PositionWithinSegment = record.PositionWithinSegment,
+                            Payload = UnsafeByteOperations.UnsafeWrap(record.Payload),
+                        });
+                        remaining--;
+                        if ((last is not null && record.Dlsn >= last.Dlsn) || remaining == 0)
+                        {
+                            atEnd = true;
+                            break;
+                        }
+                    }
+
+                    await responses.WriteAsync(response, ct);
+                    if (atEnd)
+                    {
+                        return;
+                    }
+                }
+            }
+
+            metrics.Request("read", (int)StatusCode.Success);
+        }
+        catch (Exception e) when (ToError(e, "read", timedOut: false) is { } error)
+        {
+            metrics.Request("read", (int)error.Code);
+            await responses.WriteAsync(new ReadResponse { Header = error.ToHeader() }, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task EnsureExistsAsync(string log, CancellationToken ct)
+    {
+        if (!await ns.LogExistsAsync(log, ct))
+        {
+            throw new LogNotFoundException($"Log '{log}' does not exist.");
+        }
+    }
+}

@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using DistributedLog.Grpc;
+using DistributedLog.Grpc.V1;
+using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Protocol.Records;
+using DistributedLog.Proxy.Hosting;
+using DistributedLog.Proxy.Limits;
+using DistributedLog.Proxy.Ownership;
+using DistributedLog.Proxy.Registration;
+using DistributedLog.Readers;
+using Google.Protobuf;
+using Grpc.Core;
+using StatusCode = DistributedLog.Protocol.Errors.StatusCode;
+using Microsoft.Extensions.Logging;
+using CoreDlsn = DistributedLog.Protocol.Records.Dlsn;
+using WireDlsn = DistributedLog.Grpc.V1.Dlsn;
+
+namespace DistributedLog.Proxy.Services;
+
+/// <summary>
+/// The write proxy's gRPC service: DistributedLog's proxy operations, the bidirectional write stream and streaming
+/// reads. Log errors travel in each response's header (see the .proto); gRPC errors mean the call itself failed.
+/// </summary>
+internal sealed partial class DistributedLogProxyService(
+    DistributedLogNamespace ns,
+    LogOwnershipCache ownership,
+    ProxyOptions options,
+    ProxyMetrics metrics,
+    RateLimiter proxyLimiter,
+    ILogger<DistributedLogProxyService> logger) : DistributedLogProxy.DistributedLogProxyBase
+{
+    /// <summary>Most records of one write stream accepted but not yet acknowledged (back-pressure beyond it).</summary>
+    internal const int MaxStreamInFlight = 16 * 1024;
+
+    /// <summary>Most acknowledgements packed into one stream response.</summary>
+    private const int MaxAcksPerResponse = 4096;
+
+    /// <summary>Most records packed into one read response.</summary>
+    private const int MaxRecordsPerReadResponse = 1000;
+
+    public override Task<WriteResponse> Write(WriteRequest request, ServerCallContext context) =>
+        Guard("write", context, async ct =>
+        {
+            long started = Stopwatch.GetTimestamp();
+            var owned = await ownership.AcquireAsync(request.Log, ct);
+            var wire = request.Record ?? throw BadRequest("The write request has no record.");
+            Admit(owned, 1, wire.Payload.Length);
+            var record = owned.ToRecord(wire);
+            var dlsn = await AwaitWriteAsync(owned, owned.Writer.WriteAsync(record).AsTask());
+            metrics.Written(1, record.Payload.Length);
+            metrics.WriteLatency(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = record.TxId };
+        }, header => new WriteResponse { Header = header });
+
+    public override Task<WriteBulkResponse> WriteBulk(WriteBulkRequest request, ServerCallContext context) =>
+        Guard("write_bulk", context, async ct =>
+        {
+            var owned = await ownership.AcquireAsync(request.Log, ct);
+            Admit(owned, request.Records.Count, request.Records.Sum(r => (long)r.Payload.Length));
+            var response = new WriteBulkResponse { Header = WireConversions.Ok };
+            var records = new List<LogRecord>(request.Records.Count);
+            DlException? invalid = null;
+            foreach (var wire in request.Records)
+            {
+                try
+                {
+                    records.Add(owned.ToRecord(wire));
+                }
+                catch (DlException e)
+                {
+                    invalid = e; // records before it are written; it and the rest are not
+                    break;
+                }
+            }
+
+            var writes = records.Count > 0 ? await owned.Writer.WriteBulkAsync(records) : [];
+            DlException? failure = null;
+            for (int i = 0; i < request.Records.Count; i++)
+            {
+                if (i < writes.Count)
+                {
+                    try
+                    {
+                        var dlsn = await AwaitWriteAsync(owned, writes[i]);
+                        metrics.Written(1, records[i].Payload.Length);
+                        response.Results.Add(new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = records[i].TxId });
+                        continue;
+                    }
+                    catch (DlException e)
+                    {
+                        failure ??= e;
+                        response.Results.Add(new WriteResponse { Header = e.ToHeader() });
+                        continue;
+                    }
+                }
+
+                var error = failure is null && invalid is not null ? invalid : new WriteCancelledException(
+                    $"Not written: an earlier record of the bulk write failed ({(failure ?? invalid)!.Message}).");
+                failure ??= error;
+                response.Results.Add(new WriteResponse { Header = error.ToHeader() });
+            }
+
+            return response;
+        }, header => new WriteBulkResponse { Header = header });
+
+    public override Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context) =>
+        Guard("heartbeat", context, async ct =>
+        {
+            var owned = await ownership.AcquireAsync(request.Log, ct);
+            await owned.Writer.FlushAsync(ct);
+            return new HeartbeatResponse { Header = WireConversions.Ok };
+        }, header => new HeartbeatResponse { Header = header });
+
+    public override Task<TruncateResponse> Truncate(TruncateRequest request, ServerCallContext context) =>
+        Guard("truncate", context, async ct =>
+        {
+            var dlsn = request.Dlsn.ToCore("dlsn");
+            bool truncated = await ns.OpenLog(request.Log).TruncateAsync(dlsn, ct);
+            return new TruncateResponse { Header = WireConversions.Ok, Truncated = truncated };
+        }, header => new TruncateResponse { Header = header });
+
+    public override Task<ReleaseResponse> Release(ReleaseRequest request, ServerCallContext context) =>
+        Guard("release", context, async ct =>
+        {
+            if (ownership.TryGet(request.Log) is null)
+            {
+                await ThrowIfOwnedElsewhereAsync(request.Log, ct);
+            }
+
+            await ownership.ReleaseAsync(request.Log, "requested");
+            return new ReleaseResponse { Header = WireConversions.Ok };
+        }, header => new ReleaseResponse { Header = header });
+
+    public override Task<MarkEndOfStreamResponse> MarkEndOfStream(MarkEndOfStreamRequest request, ServerCallContext context) =>
+        Guard("mark_end_of_stream", context, async ct =>
+        {
+            var owned = await ownership.AcquireAsync(request.Log, ct);
+            long lastTxId = await owned.Writer.MarkEndOfStreamAsync(ct);
+            await ownership.ReleaseAsync(request.Log, "sealed");
+            return new MarkEndOfStreamResponse { Header = WireConversions.Ok, LastTxid = lastTxId };
+        }, header => new MarkEndOfStreamResponse { Header = header });
+
+    public override Task<CreateResponse> Create(CreateRequest request, ServerCallContext context) =>
+        Guard("create", context, async ct =>
+        {
+            await ns.CreateLogAsync(request.Log, ct);
+            return new CreateResponse { Header = WireConversions.Ok };
+        }, header => new CreateResponse { Header = header });
+
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) =>
+        Guard("delete", context, async ct =>
+        {
+            if (ownership.TryGet(request.Log) is not null)
+            {
+                await ownership.ReleaseAsync(request.Log, "deleted");
+            }
+            else
+            {
+                await ThrowIfOwnedElsewhereAsync(request.Log, ct);
+            }
+
+            await ns.DeleteLogAsync(request.Log, ct);
+            return new DeleteResponse { Header = WireConversions.Ok };
+        }, header => new DeleteResponse { Header = header });
+
+    public override Task<ListResponse> List(ListRequest request, ServerCallContext context) =>
+        Guard("list", context, async ct =>
+        {
+            var response = new ListResponse { Header = WireConversions.Ok };
+            response.Logs.AddRange(await ns.ListLogsAsync(request.Prefix, ct));
+            return response;
+        }, header => new ListResponse { Header = header });
+
+    public override Task<DescribeResponse> Describe(DescribeRequest request, ServerCallContext context) =>
+        Guard("describe", context, async ct =>
+        {
+            var log = ns.OpenLog(request.Log);
+            if (!await ns.LogExistsAsync(log.Name, ct))
+            {
+                throw new LogNotFoundException($"Log '{log.Name}' does not exist.");
+            }
+
+            var response = new DescribeResponse { Header = WireConversions.Ok, LastTxid = -1 };
+            foreach (var segment in await log.GetSegmentsAsync(ct))
+            {
+                response.Segments.Add(new SegmentInfo
+                {
+                    LogSegmentSequenceNo = segment.Lssn,
+                    LedgerId = segment.LedgerId,
+                    InProgress = segment.IsInProgress,
+                    FirstTxid = segment.FirstTxId,
+                    LastTxid = segment.LastTxId,
+                    RecordCount = segment.RecordCount,
+                    StartSequenceId = segment.StartSequenceId,
+                    Truncation = segment.Truncation.ToString(),
+                    CreatedUnixMs = segment.CreatedAt.ToUnixTimeMilliseconds(),
+                    CompletedUnixMs = segment.CompletionTime?.ToUnixTimeMilliseconds() ?? 0,
+                });
+            }
+
+            try
+            {
+                var last = await log.GetLastRecordAsync(ct);
+                response.LastDlsn = last.Dlsn.ToWire();
+                response.LastTxid = last.TxId;
+                response.FirstDlsn = (await log.GetFirstDlsnAsync(ct)).ToWire();
+                response.RecordCount = await log.GetRecordCountAsync(ct);
+            }
+            catch (LogEmptyException)
+            {
+            }
+
+            response.EndOfStream = await log.IsEndOfStreamMarkedAsync(ct);
+            response.Owner = (await log.GetOwnerAsync(ct))?.Endpoint ?? "";
+            return response;
+        }, header => new DescribeResponse { Header = header });
+
+    public override Task<GetOwnerResponse> GetOwner(GetOwnerRequest request, ServerCallContext context) =>
+        Guard("get_owner", context, async ct =>
+        {
+            var owner = await ns.OpenLog(request.Log).GetOwnerAsync(ct);
+            return new GetOwnerResponse { Header = WireConversions.Ok, Owner = owner?.Endpoint ?? "" };
+        }, header => new GetOwnerResponse { Header = header });
+
+    public override Task<ListProxiesResponse> ListProxies(ListProxiesRequest request, ServerCallContext context) =>
+        Guard("list_proxies", context, async ct =>
+        {
+            var response = new ListProxiesResponse { Header = WireConversions.Ok };
+            response.Endpoints.AddRange(await ProxyRegistration.ListAsync(ns.Store, ns.Metadata.Layout, ct));
+            return response;
+        }, header => new ListProxiesResponse { Header = header });
+
+    public override Task<CommitSubscriptionResponse> CommitSubscription(CommitSubscriptionRequest request, ServerCallContext context) =>
+        Guard("commit_subscription", context, async ct =>
+        {
+            var log = ns.OpenLog(request.Log);
+            if (string.IsNullOrEmpty(request.Subscriber))
+            {
+                throw BadRequest("The request names no subscriber.");
+            }
+
+            await log.Subscriptions.AdvanceAsync(request.Subscriber, request.Dlsn.ToCore("dlsn"), ct);
+            var committed = await log.Subscriptions.GetPositionAsync(request.Subscriber, ct);
+            return new CommitSubscriptionResponse { Header = WireConversions.Ok, Committed = committed?.ToWire() };
+        }, header => new CommitSubscriptionResponse { Header = header });
+
+    private static DlException BadRequest(string message) => new(StatusCode.BadRequest, message);
+
+    /// <summary>Applies the per-log and per-proxy hard limits (soft ones only count).</summary>
+    private void Admit(OwnedLog owned, long records, long bytes)
+    {
+        if (owned.Limiter.IsActive)
+        {
+            owned.Limiter.Acquire(records, bytes);
+        }
+
+        if (proxyLimiter.IsActive)
+        {
+            proxyLimiter.Acquire(records, bytes);
+        }
+    }
+
+    /// <summary>Waits for a write's acknowledgement up to the request timeout; a writer failure releases the log so it can move.</summary>
+    private async Task<CoreDlsn> AwaitWriteAsync(OwnedLog owned, Task<CoreDlsn> write)
+    {
+        try
+        {
+            return await write.WaitAsync(options.RequestTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new DlException(StatusCode.FlushTimeout,
+                $"The write to log '{owned.Name}' was not acknowledged within {options.RequestTimeout.TotalSeconds:0.###} s; its outcome is unknown.");
+        }
+        catch (Exception e) when (owned.Writer.Failure is not null)
+        {
+            _ = ownership.ReleaseAfterFailureAsync(owned, e);
+            throw;
+        }
+    }
+
+    private async Task ThrowIfOwnedElsewhereAsync(string log, CancellationToken ct)
+    {
+        var owner = await ns.OpenLog(log).GetOwnerAsync(ct);
+        if (owner?.Endpoint is { Length: > 0 } endpoint && endpoint != ownership.Endpoint)
+        {
+            metrics.Redirected();
+            throw new OwnershipMovedException($"Log '{log}' is owned by proxy {endpoint}.", endpoint);
+        }
+    }
+
+    /// <summary>
+    /// Runs one unary operation: its DistributedLog errors become the response header, anything else an internal error
+    /// (logged); the request timeout bounds it.
+    /// </summary>
+    private async Task<T> Guard<T>(string operation, ServerCallContext context, Func<CancellationToken, Task<T>> run, Func<ResponseHeader, T> failed)
+        where T : IMessage
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        timeout.CancelAfter(options.RequestTimeout);
+        try
+        {
+            var response = await run(timeout.Token);
+            metrics.Request(operation, (int)StatusCode.Success);
+            return response;
+        }
+        catch (Exception e) when (ToError(e, operation, timeout.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested) is { } error)
+        {
+            metrics.Request(operation, (int)error.Code);
+            return failed(error.ToHeader());
+        }
+    }
+
+    /// <summary>The DistributedLog error to answer for <paramref name="e"/>; null lets it through (the client went away).</summary>
+    private DlException? ToError(Exception e, string operation, bool timedOut) => e switch
+    {
+        DlException dl => dl,
+        OperationCanceledException when timedOut => new DlException(StatusCode.Timeout,
+            $"The {operation} request did not complete within {options.RequestTimeout.TotalSeconds:0.###} s."),
+        OperationCanceledException => null,
+        ArgumentException argument => new DlException(StatusCode.BadRequest, argument.Message),
+        _ => Unexpected(e, operation),
+    };
+
+    private DlException Unexpected(Exception e, string operation)
+    {
+        logger.LogError(e, "Unexpected error in {Operation}", operation);
+        return new DlException(StatusCode.InternalServerError, $"The proxy failed the {operation} request: {e.Message}");
+    }
+}
