@@ -11,6 +11,7 @@ namespace DistributedLog.Testing;
 public sealed class ProcessCluster : IAsyncDisposable
 {
     private readonly List<BookieProcess> _bookies = [];
+    private readonly List<ProxyProcess> _proxies = [];
     private readonly bool _ownsEtcd;
 
     private ProcessCluster(EtcdServer etcd, bool ownsEtcd, string metadataUri, IMetadataStore store)
@@ -72,6 +73,18 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     public BookieProcess Bookie(string bookieId) => _bookies.Single(b => b.BookieId == bookieId);
 
+    public IReadOnlyList<ProxyProcess> Proxies => _proxies;
+
+    /// <summary>Starts <paramref name="count"/> <c>dlog proxy</c> processes on this cluster's metadata (extra arguments to each).</summary>
+    public async Task StartProxiesAsync(int count, params string[] extraArgs)
+    {
+        var started = Enumerable.Range(0, count).Select(_ => new ProxyProcess(MetadataUri, extraArgs)).ToList();
+        _proxies.AddRange(started);
+        await Task.WhenAll(started.Select(p => p.StartAsync()));
+    }
+
+    public ProxyProcess Proxy(string endpoint) => _proxies.Single(p => p.Endpoint == endpoint);
+
     /// <summary>A second, independent client (its own connections and registry view) over the same metadata.</summary>
     public async Task<(LedgerClient Client, IAsyncDisposable Resources)> NewClientAsync(LedgerClientOptions? options = null)
     {
@@ -93,6 +106,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             await Registry.DisposeAsync();
         }
 
+        await Task.WhenAll(_proxies.Select(p => p.DisposeAsync().AsTask()));
         await Task.WhenAll(_bookies.Select(b => b.DisposeAsync().AsTask()));
         await Store.DisposeAsync();
         if (_ownsEtcd)

@@ -178,6 +178,7 @@ public sealed class LogWriteStream : IAsyncDisposable
             var sending = SendAsync(call.RequestStream, stop.Token);
             long acknowledged = 0;
             DlException? retryable = null;
+            bool settled = false;
             try
             {
                 await foreach (var response in call.ResponseStream.ReadAllAsync(stop.Token))
@@ -202,6 +203,7 @@ public sealed class LogWriteStream : IAsyncDisposable
                         {
                             _client.Proxies.ForgetOwner(Log);
                             FailAll(new WriteCancelledException($"Not written: an earlier record of the stream to log '{Log}' failed ({error.Message})."), first: error);
+                            settled = true;
                         }
 
                         break;
@@ -226,6 +228,7 @@ public sealed class LogWriteStream : IAsyncDisposable
                 else
                 {
                     FailAll(new WriteCancelledException($"Not sent: the stream to log '{Log}' broke ({error.Message})."), first: null, inFlightError: error);
+                    settled = true;
                 }
             }
 
@@ -238,10 +241,11 @@ public sealed class LogWriteStream : IAsyncDisposable
             {
             }
 
-            if (retryable is null)
+            if (retryable is null && !settled)
             {
-                // The server ended the stream: whatever it did not acknowledge was not written by it.
-                FailAll(new DlException(StatusCode.WriteException, $"The proxy ended the stream to log '{Log}' before acknowledging these records."), first: null);
+                // The server ended the stream normally: what it did not acknowledge of what was sent was not written by it;
+                // records not sent yet wait for the next call.
+                FailInFlight(new DlException(StatusCode.WriteException, $"The proxy ended the stream to log '{Log}' before acknowledging these records."));
             }
 
             return retryable;
@@ -350,6 +354,23 @@ public sealed class LogWriteStream : IAsyncDisposable
         }
 
         foreach (var (record, error) in failed)
+        {
+            record.TrySetException(error);
+        }
+    }
+
+    private void FailInFlight(DlException error)
+    {
+        List<PendingRecord> failed = [];
+        lock (_gate)
+        {
+            while (_inFlight.TryDequeue(out var record))
+            {
+                failed.Add(record);
+            }
+        }
+
+        foreach (var record in failed)
         {
             record.TrySetException(error);
         }

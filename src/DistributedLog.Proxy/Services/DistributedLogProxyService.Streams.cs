@@ -157,6 +157,16 @@ internal sealed partial class DistributedLogProxyService
                 }
             }
 
+            // The client closed its side: make its records visible to readers now rather than after the commit delay.
+            try
+            {
+                await owned.Writer.CommitAsync(stop.Token);
+            }
+            catch (DlException e)
+            {
+                logger.LogDebug("Committing log {Log} after its write stream failed: {Error}", owned.Name, e.Message);
+            }
+
             metrics.Request("write_stream", (int)StatusCode.Success);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
@@ -204,6 +214,12 @@ internal sealed partial class DistributedLogProxyService
             LogRecordWithDlsn? last = null;
             if (!request.Follow)
             {
+                if (ownership.TryGet(log.Name) is { } owned)
+                {
+                    // What this proxy acknowledged is part of "the end now", even if the commit delay has not passed.
+                    await owned.Writer.CommitAsync(ct);
+                }
+
                 try
                 {
                     last = await log.GetLastRecordAsync(ct);

@@ -109,7 +109,7 @@ internal sealed partial class DistributedLogProxyService(
         Guard("heartbeat", context, async ct =>
         {
             var owned = await ownership.AcquireAsync(request.Log, ct);
-            await owned.Writer.FlushAsync(ct);
+            await owned.Writer.CommitAsync(ct);
             return new HeartbeatResponse { Header = WireConversions.Ok };
         }, header => new HeartbeatResponse { Header = header });
 

@@ -203,7 +203,15 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     }
 
     /// <summary>Sends buffered records now and waits until everything written so far is acknowledged.</summary>
-    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    public Task FlushAsync(CancellationToken cancellationToken = default) => FlushAsync(commit: false, cancellationToken);
+
+    /// <summary>
+    /// Flushes, then makes everything acknowledged so far visible to readers at once with a control record (instead of
+    /// after <see cref="LogWriterOptions.CommitDelay"/>): DistributedLog's heartbeat.
+    /// </summary>
+    public Task CommitAsync(CancellationToken cancellationToken = default) => FlushAsync(commit: true, cancellationToken);
+
+    private async Task FlushAsync(bool commit, CancellationToken cancellationToken)
     {
         Task? rolling;
         LogSegmentWriter? segment;
@@ -225,7 +233,7 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
 
         if (segment is not null)
         {
-            await segment.FlushAsync(cancellationToken);
+            await (commit ? segment.CommitAsync(cancellationToken) : segment.FlushAsync(cancellationToken));
         }
 
         if (_error is not null)

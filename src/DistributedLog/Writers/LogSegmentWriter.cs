@@ -138,6 +138,28 @@ internal sealed class LogSegmentWriter
         }
     }
 
+    /// <summary>
+    /// Makes every record acknowledged before the call visible to readers: waits for what is sent, then writes a
+    /// control record, whose add carries the last-add-confirmed past them, and waits for it (DistributedLog's heartbeat).
+    /// </summary>
+    public async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        await FlushAsync(cancellationToken);
+        lock (_gate)
+        {
+            if (_completing || _error is not null || (!_lastEntryIsUser && _buffer.Count == 0))
+            {
+                return;
+            }
+
+            TransmitLocked();
+            _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.ControlPayload, _position);
+            TransmitLocked(user: false);
+        }
+
+        await FlushAsync(cancellationToken);
+    }
+
     /// <summary>Writes an end-of-stream record alone in its entry (after sending what is buffered).</summary>
     public Exception? WriteEndOfStream()
     {
@@ -340,6 +362,14 @@ internal sealed class LogSegmentWriter
             if (_inFlight.Count == 0)
             {
                 _drained?.TrySetResult();
+
+                // The pipeline just emptied and records are waiting for the flush timer: send them now. The entry carries
+                // the LAC that this acknowledgement advanced, so tailing readers see the acknowledged entry without waiting
+                // for the next flush interval (group commit that adapts: under load entries are in flight and nothing changes).
+                if (_buffer.Count > 0 && !_completing && _error is null)
+                {
+                    TransmitLocked();
+                }
             }
         }
     }
