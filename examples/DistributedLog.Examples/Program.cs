@@ -11,10 +11,18 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
         usage:
           dotnet run --project examples/DistributedLog.Examples -- <metadata-uri>            write, read, tail, subscribe, truncate
           dotnet run --project examples/DistributedLog.Examples -- <metadata-uri> --hosted   the hosted-app sample (Ctrl-C stops it)
+          dotnet run --project examples/DistributedLog.Examples -- --proxy <endpoint>         the proxy client (e.g. against `dlog sandbox`)
 
         <metadata-uri> is a store where at least three bookies are registered, e.g. etcd://127.0.0.1:2379/dl
         (start them with: dlog bookie --data ./data/bookie-1 --port 3181 --metadata etcd://127.0.0.1:2379/dl).
         """);
+    return 0;
+}
+
+if (args[0] == "--proxy")
+{
+    string endpoint = args.Length > 1 ? args[1] : "http://127.0.0.1:7000";
+    await ClientSamples.RunAsync(endpoint, "orders/client-demo", CancellationToken.None);
     return 0;
 }
 

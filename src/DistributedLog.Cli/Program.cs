@@ -1,6 +1,8 @@
 using System.CommandLine;
 using DistributedLog.Cli.Commands;
 
+var bench = BenchCommand.Create();
+bench.Subcommands.Add(ProxyBenchCommand.Create());
 var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log service.")
 {
     SandboxCommand.Create(),
@@ -13,7 +15,7 @@ var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log s
     WriteCommand.Create(),
     ReadCommand.Create(),
     LogCommands.Truncate(),
-    BenchCommand.Create(),
+    bench,
     AppendCommand.Create(),
 };
 

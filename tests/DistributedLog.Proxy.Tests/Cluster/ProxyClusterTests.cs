@@ -113,6 +113,12 @@ public sealed class ProxyClusterTests(ITestOutputHelper output)
 
         string? owner = await second.GetOwnerAsync("one-order");
         Assert.Contains(owner, cluster.Proxies.Select(p => p.Endpoint));
+
+        // A client can also find the proxies through their registrations in the metadata store.
+        await using var discovered = DistributedLogClient.Create(new DistributedLogClientOptions { MetadataUri = cluster.MetadataUri });
+        var viaMetadata = await discovered.WriteAsync("one-order", Bytes("discovered"));
+        Assert.Equal(cluster.Proxies.Select(p => p.Endpoint).Order(StringComparer.Ordinal), discovered.KnownProxies);
+        Assert.True(viaMetadata.Dlsn > records[^1].Dlsn);
     }
 
     [Fact]
