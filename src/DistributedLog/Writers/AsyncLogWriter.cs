@@ -62,7 +62,7 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
         {
             lock (_gate)
             {
-                return _error;
+                return _error ?? _segment?.Error;
             }
         }
     }

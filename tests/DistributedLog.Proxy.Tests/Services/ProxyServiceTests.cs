@@ -220,6 +220,33 @@ public sealed class ProxyServiceTests
     }
 
     [Fact]
+    public async Task AProxyWhoseWriterFailsReleasesTheLogSoItCanBeTakenAgain()
+    {
+        await using var proxies = await InProcessProxies.StartAsync();
+        var client = proxies.Client(discover: true, proxies.A.Endpoint);
+        await client.CreateLogAsync("fenced");
+        await client.WriteAsync("fenced", Payload("before"));
+        Assert.NotNull(await client.GetOwnerAsync("fenced"));
+
+        // An application writer takes over without the lock (DL's explicit takeover): it fences the proxy's segment.
+        await using (var takeover = await proxies.Namespace.OpenLog("fenced").OpenWriterAsync(new Writers.LogWriterOptions { DisableOwnershipLock = true }))
+        {
+            await takeover.WriteAsync(new LogRecord(takeover.LastTxId + 1, Payload("takeover")));
+            await Assert.ThrowsAnyAsync<DlException>(() => client.WriteAsync("fenced", Payload("refused")));
+
+            // The failed writer is released, so the lock is free for whoever comes next.
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (await client.GetOwnerAsync("fenced") is not null)
+            {
+                await Task.Delay(20, wait.Token);
+            }
+        }
+
+        await client.WriteAsync("fenced", Payload("after"));
+        Assert.Equal(["before", "takeover", "after"], (await ReadAllAsync(client, "fenced")).Select(Text));
+    }
+
+    [Fact]
     public async Task ReadsStartAtDlsnTxidOrSubscriberAndStopAtTheEndUnlessFollowing()
     {
         await using var proxies = await InProcessProxies.StartAsync();
