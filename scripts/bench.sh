@@ -43,3 +43,4 @@ run ledger --metadata "$META" --outstanding 64 --size 1024
 run log --metadata "$META" --outstanding 1 --size 100 --immediate-flush
 run log --metadata "$META" --outstanding 256 --size 100
 run log --metadata "$META" --outstanding 256 --size 100 --logs 1000
+run log --metadata "$META" --tail --rate 10000 --size 100

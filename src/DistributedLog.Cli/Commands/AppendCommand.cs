@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Text;
 using DistributedLog.Namespaces;
 using DistributedLog.Protocol.Errors;
@@ -23,19 +24,44 @@ internal static class AppendCommand
         var create = new Option<bool>("--create") { Description = "Create the log if it does not exist." };
         var ttl = new Option<double>("--ownership-ttl-seconds") { Description = "Lease TTL of the writer's ownership.", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per acknowledged record." };
+        var lockTimeout = new Option<double>("--lock-timeout-seconds") { Description = "How long to wait for the ownership lock held by another writer.", DefaultValueFactory = _ => 0 };
+        var takeover = new Option<bool>("--takeover") { Description = "Take over without the ownership lock: fence the current writer's segment and carry on." };
+        var rate = new Option<double>("--rate") { Description = "Generated records per second (0: as fast as acknowledgements allow).", DefaultValueFactory = _ => 0 };
+        var ensemble = new Option<int>("--ensemble-size") { Description = "Ensemble size of each segment's ledger.", DefaultValueFactory = _ => 3 };
+        var writeQuorum = new Option<int>("--write-quorum") { Description = "Write quorum of each segment's ledger.", DefaultValueFactory = _ => 3 };
+        var ackQuorum = new Option<int>("--ack-quorum") { Description = "Ack quorum of each segment's ledger.", DefaultValueFactory = _ => 2 };
+        var segmentBytes = new Option<long>("--max-segment-bytes") { Description = "Roll to a new segment once one holds this many bytes.", DefaultValueFactory = _ => 256L << 20 };
+        var clockTxIds = new Option<bool>("--clock-txids")
+        {
+            Description = "Start txids at the current Unix time in microseconds (when above the log's last txid), as applications that use " +
+                "timestamps as txids do: a writer taking over (--takeover) then never starts below the txids of the writer it fences, " +
+                "which may still be writing while it opens.",
+        };
         var command = new Command("append", "Write records to a log through the core library (no proxy); print each acknowledgement in order.")
         {
-            log, metadata, ns, count, size, create, ttl, json,
+            log, metadata, ns, count, size, create, ttl, json, lockTimeout, takeover, rate, ensemble, writeQuorum, ackQuorum, segmentBytes, clockTxIds,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
             string name = result.GetValue(log)!;
             long total = result.GetValue(count);
             int payloadSize = result.GetValue(size);
-            if (total < 0 || payloadSize < 0 || payloadSize > LogRecord.MaxPayloadSize)
+            double recordsPerSecond = result.GetValue(rate);
+            if (total < 0 || payloadSize < 0 || payloadSize > LogRecord.MaxPayloadSize || recordsPerSecond < 0)
             {
-                throw new ArgumentException($"--count must be ≥ 0 and --size within 0..{LogRecord.MaxPayloadSize}.");
+                throw new ArgumentException($"--count and --rate must be ≥ 0 and --size within 0..{LogRecord.MaxPayloadSize}.");
             }
+
+            var options = new LogWriterOptions
+            {
+                OwnershipTtl = TimeSpan.FromSeconds(result.GetValue(ttl)),
+                LockTimeout = TimeSpan.FromSeconds(result.GetValue(lockTimeout)),
+                DisableOwnershipLock = result.GetValue(takeover),
+                EnsembleSize = result.GetValue(ensemble),
+                WriteQuorumSize = result.GetValue(writeQuorum),
+                AckQuorumSize = result.GetValue(ackQuorum),
+                MaxSegmentBytes = result.GetValue(segmentBytes),
+            };
 
             await using var space = await DistributedLogNamespace.OpenAsync(result.GetValue(metadata)!, result.GetValue(ns)!, cancellationToken: cancellationToken);
             if (result.GetValue(create) && !await space.LogExistsAsync(name, cancellationToken))
@@ -50,8 +76,13 @@ internal static class AppendCommand
             }
 
             var manager = space.OpenLog(name);
-            await using var writer = await manager.OpenWriterAsync(new LogWriterOptions { OwnershipTtl = TimeSpan.FromSeconds(result.GetValue(ttl)) }, cancellationToken);
+            await using var writer = await manager.OpenWriterAsync(options, cancellationToken);
             long txId = Math.Max(0, writer.LastTxId + 1);
+            if (result.GetValue(clockTxIds))
+            {
+                txId = Math.Max(txId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000);
+            }
+
             bool asJson = result.GetValue(json);
             var pending = new Queue<(long TxId, Task<Dlsn> Write)>();
             var stdout = Console.Out;
@@ -70,8 +101,20 @@ internal static class AppendCommand
             Random.Shared.NextBytes(generated);
             if (total > 0)
             {
+                long started = Stopwatch.GetTimestamp();
                 for (long i = 0; i < total && !cancellationToken.IsCancellationRequested; i++)
                 {
+                    if (recordsPerSecond > 0)
+                    {
+                        // Paced: record i is due i / rate seconds after the start; sleep only when more than a millisecond early.
+                        var early = TimeSpan.FromSeconds(i / recordsPerSecond) - Stopwatch.GetElapsedTime(started);
+                        if (early > TimeSpan.FromMilliseconds(1))
+                        {
+                            await DrainAsync(0);
+                            await Task.Delay(early, cancellationToken);
+                        }
+                    }
+
                     pending.Enqueue((txId, writer.WriteAsync(new LogRecord(txId++, generated)).AsTask()));
                     await DrainAsync(64);
                 }

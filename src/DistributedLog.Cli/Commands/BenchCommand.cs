@@ -156,14 +156,28 @@ internal static class BenchCommand
         var metadata = new Option<string>("--metadata") { Description = "Metadata store the bookies registered in (etcd://host:port/root).", Required = true };
         var logs = new Option<int>("--logs") { Description = "Logs written at once (records spread round-robin).", DefaultValueFactory = _ => 1 };
         var immediate = new Option<bool>("--immediate-flush") { Description = "Send every record at once instead of batching for up to 1 ms." };
+        var tail = new Option<bool>("--tail")
+        {
+            Description = "Tailing-reader latency: one writer writes records at --rate, a reader opened at the end of the log reads them; " +
+                "report write-to-read latency (send timestamp in the payload).",
+        };
+        var rate = new Option<double>("--rate") { Description = "Records per second written with --tail.", DefaultValueFactory = _ => 10_000 };
         var (outstanding, size, seconds, json) = CommonOptions();
         var command = new Command("log", "Write records through log writers (batching into entries) with a fixed number in flight; report records/s and latency.")
         {
-            metadata, logs, immediate, outstanding, size, seconds, json,
+            metadata, logs, immediate, tail, rate, outstanding, size, seconds, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
             var (inflight, payloadSize, duration) = Validate(result.GetValue(outstanding), result.GetValue(size), result.GetValue(seconds));
+            if (result.GetValue(tail))
+            {
+                var tailOptions = new DistributedLog.Writers.LogWriterOptions { ImmediateFlush = result.GetValue(immediate) };
+                var (tailReport, ackLatency) = await TailBench.RunAsync(result.GetValue(metadata)!, tailOptions, result.GetValue(rate), payloadSize, duration, cancellationToken);
+                LoadRunner.Print(tailReport, result.GetValue(json), ackLatency);
+                return tailReport.Errors == 0 ? 0 : 1;
+            }
+
             int logCount = result.GetValue(logs);
             if (logCount < 1)
             {

@@ -362,14 +362,6 @@ internal sealed class LogSegmentWriter
             if (_inFlight.Count == 0)
             {
                 _drained?.TrySetResult();
-
-                // The pipeline just emptied and records are waiting for the flush timer: send them now. The entry carries
-                // the LAC that this acknowledgement advanced, so tailing readers see the acknowledged entry without waiting
-                // for the next flush interval (group commit that adapts: under load entries are in flight and nothing changes).
-                if (_buffer.Count > 0 && !_completing && _error is null)
-                {
-                    TransmitLocked();
-                }
             }
         }
     }

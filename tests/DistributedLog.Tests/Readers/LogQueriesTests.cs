@@ -4,8 +4,7 @@ using DistributedLog.Segments;
 
 namespace DistributedLog.Tests.Readers;
 
-[Collection(ReaderCollection.Name)]
-public sealed class LogQueriesTests(ReaderCluster fixture)
+public abstract class LogQueriesTests(ReaderCluster fixture)
 {
     /// <summary>
     /// Segment 1: (1,0) txids 1 2 3 · control · (1,2) 4 + set of four 5s · (1,3) 6.
@@ -166,3 +165,9 @@ public sealed class LogQueriesTests(ReaderCluster fixture)
         await Assert.ThrowsAsync<LogNotFoundException>(() => q.GetFirstDlsnAsync(missing));
     }
 }
+
+[Collection(SqliteReaderCollection.Name)]
+public sealed class SqliteLogQueriesTests(SqliteReaderCluster fixture) : LogQueriesTests(fixture);
+
+[Collection(EtcdReaderCollection.Name)]
+public sealed class EtcdLogQueriesTests(EtcdReaderCluster fixture) : LogQueriesTests(fixture);

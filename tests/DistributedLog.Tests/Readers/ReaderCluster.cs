@@ -6,8 +6,11 @@ using DistributedLog.Testing;
 
 namespace DistributedLog.Tests.Readers;
 
-/// <summary>One in-process cluster (3 bookies, SQLite metadata) shared by the reader tests; each test uses its own logs.</summary>
-public sealed class ReaderCluster : IAsyncLifetime
+/// <summary>
+/// One in-process cluster (3 bookies) shared by the reader tests of one metadata backend (the subclass picks it); each test
+/// uses its own logs.
+/// </summary>
+public abstract class ReaderCluster : IAsyncLifetime
 {
     private int _logs;
 
@@ -19,12 +22,21 @@ public sealed class ReaderCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Cluster = await InProcessCluster.StartAsync(3);
+        Cluster = await InProcessCluster.StartAsync(3, metadataUri: await StartMetadataAsync());
         Namespace = new NamespaceMetadata(Cluster.Store, "readers");
         Queries = new LogQueries(Namespace, Cluster.Client);
     }
 
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+    public virtual async Task DisposeAsync()
+    {
+        if (Cluster is not null)
+        {
+            await Cluster.DisposeAsync();
+        }
+    }
+
+    /// <summary>Starts what the metadata store needs and returns its URI (null: the embedded SQLite store).</summary>
+    protected abstract Task<string?> StartMetadataAsync();
 
     public string NewLogName(string hint) => $"readers/{hint}-{Interlocked.Increment(ref _logs)}";
 
@@ -71,8 +83,38 @@ public sealed class ReaderCluster : IAsyncLifetime
     }
 }
 
-[CollectionDefinition(Name)]
-public sealed class ReaderCollection : ICollectionFixture<ReaderCluster>
+/// <summary>The reader cluster on the embedded SQLite metadata store.</summary>
+public sealed class SqliteReaderCluster : ReaderCluster
 {
-    public const string Name = "Readers";
+    protected override Task<string?> StartMetadataAsync() => Task.FromResult<string?>(null);
+}
+
+/// <summary>The reader cluster on a real etcd (its own server on loopback).</summary>
+public sealed class EtcdReaderCluster : ReaderCluster
+{
+    private readonly EtcdServer _etcd = new();
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _etcd.DisposeAsync();
+    }
+
+    protected override async Task<string?> StartMetadataAsync()
+    {
+        await _etcd.StartAsync();
+        return _etcd.NewStoreUri();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class SqliteReaderCollection : ICollectionFixture<SqliteReaderCluster>
+{
+    public const string Name = "Readers (SQLite)";
+}
+
+[CollectionDefinition(Name)]
+public sealed class EtcdReaderCollection : ICollectionFixture<EtcdReaderCluster>
+{
+    public const string Name = "Readers (etcd)";
 }

@@ -8,8 +8,7 @@ using static DistributedLog.Tests.Readers.ReaderCluster;
 namespace DistributedLog.Tests.Readers;
 
 /// <summary>The reader against the real log writer: both sides of the segment contract together.</summary>
-[Collection(ReaderCollection.Name)]
-public sealed class WriterInteropTests(ReaderCluster fixture)
+public abstract class WriterInteropTests(ReaderCluster fixture)
 {
     [Fact]
     public async Task A_tailing_reader_follows_the_writer_across_rolls_writer_changes_and_end_of_stream()
@@ -77,3 +76,9 @@ public sealed class WriterInteropTests(ReaderCluster fixture)
         Assert.Equal(read[700].Dlsn, (await ReadAsync(byTxId, 1))[0].Dlsn);
     }
 }
+
+[Collection(SqliteReaderCollection.Name)]
+public sealed class SqliteWriterInteropTests(SqliteReaderCluster fixture) : WriterInteropTests(fixture);
+
+[Collection(EtcdReaderCollection.Name)]
+public sealed class EtcdWriterInteropTests(EtcdReaderCluster fixture) : WriterInteropTests(fixture);
