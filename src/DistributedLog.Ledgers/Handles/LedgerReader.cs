@@ -86,17 +86,56 @@ public sealed class LedgerReader
     public async Task<LedgerEntry> ReadEntryAsync(long entryId, CancellationToken cancellationToken = default)
     {
         var pause = TimeSpan.FromMilliseconds(50);
+        bool refreshed = false;
         for (int round = 1; ; round++)
         {
+            DlException failure;
             try
             {
                 return await ReadEntryOnceAsync(entryId, cancellationToken);
             }
-            catch (DlException e) when (e.Code == StatusCode.BookieUnavailable && round < 6)
+            catch (DlException e) when (e.Code is StatusCode.BookieUnavailable or StatusCode.NoSuchEntry or StatusCode.LogReadError)
             {
-                await Task.Delay(pause, cancellationToken);
-                pause *= 2;
+                failure = e;
             }
+
+            // The writer may have replaced bookies since this reader loaded the metadata (ensemble change): the entry then
+            // lives on bookies this reader does not know. Look once, and retry at once if the entry's ensemble moved.
+            if (!refreshed && !IsClosedAtLoad(entryId))
+            {
+                refreshed = true;
+                var before = Metadata.EnsembleAt(entryId);
+                if (await TryRefreshMetadataAsync(cancellationToken) && !before.SequenceEqual(Metadata.EnsembleAt(entryId), StringComparer.Ordinal))
+                {
+                    _logger.LogDebug("Ledger {Ledger} entry {Entry}: the ensemble changed since the metadata was read; reading from the new one", LedgerId, entryId);
+                    round--;
+                    continue;
+                }
+            }
+
+            if (failure.Code != StatusCode.BookieUnavailable || round >= 6)
+            {
+                throw failure;
+            }
+
+            await Task.Delay(pause, cancellationToken);
+            pause *= 2;
+        }
+    }
+
+    /// <summary>Whether the metadata this reader holds already says the ledger is closed (then its ensembles are final).</summary>
+    private bool IsClosedAtLoad(long entryId) => Metadata.IsClosed && entryId <= Metadata.LastEntryId;
+
+    private async Task<bool> TryRefreshMetadataAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RefreshMetadataAsync(cancellationToken);
+            return true;
+        }
+        catch (DlException e) when (e.IsRetryable)
+        {
+            return false;
         }
     }
 

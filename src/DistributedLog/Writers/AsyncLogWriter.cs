@@ -101,7 +101,10 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
             {
                 var last = segments[^1].Segment;
                 writer._nextStartSequenceId = last.StartSequenceId + last.RecordCount;
-                writer._lastTxId = last.LastTxId;
+
+                // The last segment is normally completed by the recovery above; after a lock-free takeover racing another
+                // writer it may be that writer's in-progress one (no last txid yet): its first txid is a floor too.
+                writer._lastTxId = segments.Max(s => Math.Max(s.Segment.LastTxId, s.Segment.IsInProgress ? s.Segment.FirstTxId : -1));
             }
         }
         catch

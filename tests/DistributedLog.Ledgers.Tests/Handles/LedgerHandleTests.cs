@@ -92,6 +92,28 @@ public sealed class LedgerHandleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_reader_opened_before_ensemble_changes_finds_entries_on_the_new_bookies()
+    {
+        await using var writer = await _cluster.Client.CreateLedgerAsync(2, 2, 2);
+        await writer.AddEntryAsync(Payload(writer.LedgerId, 0));
+        var reader = await _cluster.Client.OpenLedgerNoRecoveryAsync(writer.LedgerId); // knows only the first ensemble
+
+        // Both bookies of the first ensemble go away one after the other: later entries live only on their replacements.
+        foreach (string victim in writer.Metadata.CurrentEnsemble.ToList())
+        {
+            await _cluster.StopBookieAsync(_cluster.IndexOf(victim));
+            await writer.AddEntryAsync(Payload(writer.LedgerId, writer.LastAddConfirmed + 1));
+        }
+
+        await writer.AddEntryAsync(Payload(writer.LedgerId, writer.LastAddConfirmed + 1));
+        Assert.True(writer.EnsembleChanges >= 2);
+        Assert.Empty(writer.Metadata.CurrentEnsemble.Intersect(reader.Metadata.CurrentEnsemble));
+        long last = writer.LastAddConfirmed - 1; // the LAC the bookies were told about
+        var entry = await reader.ReadEntryAsync(last);
+        Assert.Equal(Payload(writer.LedgerId, last), entry.Payload.ToArray());
+    }
+
+    [Fact]
     public async Task Recovery_fences_the_old_writer_and_keeps_everything_it_saw_acknowledged()
     {
         var writer = await _cluster.Client.CreateLedgerAsync();
