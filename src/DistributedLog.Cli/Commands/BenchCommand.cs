@@ -156,6 +156,11 @@ internal static class BenchCommand
         var metadata = new Option<string>("--metadata") { Description = "Metadata store the bookies registered in (etcd://host:port/root).", Required = true };
         var logs = new Option<int>("--logs") { Description = "Logs written at once (records spread round-robin).", DefaultValueFactory = _ => 1 };
         var immediate = new Option<bool>("--immediate-flush") { Description = "Send every record at once instead of batching for up to 1 ms." };
+        var maxEntries = new Option<int>("--max-entries-in-flight")
+        {
+            Description = "Entries in flight per log before the flush interval waits for an acknowledgement (0: no limit).",
+            DefaultValueFactory = _ => new DistributedLog.Writers.LogWriterOptions().MaxEntriesInFlight,
+        };
         var tail = new Option<bool>("--tail")
         {
             Description = "Tailing-reader latency: one writer writes records at --rate, a reader opened at the end of the log reads them; " +
@@ -165,14 +170,18 @@ internal static class BenchCommand
         var (outstanding, size, seconds, json) = CommonOptions();
         var command = new Command("log", "Write records through log writers (batching into entries) with a fixed number in flight; report records/s and latency.")
         {
-            metadata, logs, immediate, tail, rate, outstanding, size, seconds, json,
+            metadata, logs, immediate, maxEntries, tail, rate, outstanding, size, seconds, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
             var (inflight, payloadSize, duration) = Validate(result.GetValue(outstanding), result.GetValue(size), result.GetValue(seconds));
             if (result.GetValue(tail))
             {
-                var tailOptions = new DistributedLog.Writers.LogWriterOptions { ImmediateFlush = result.GetValue(immediate) };
+                var tailOptions = new DistributedLog.Writers.LogWriterOptions
+                {
+                    ImmediateFlush = result.GetValue(immediate),
+                    MaxEntriesInFlight = result.GetValue(maxEntries),
+                };
                 var (tailReport, ackLatency) = await TailBench.RunAsync(result.GetValue(metadata)!, tailOptions, result.GetValue(rate), payloadSize, duration, cancellationToken);
                 LoadRunner.Print(tailReport, result.GetValue(json), ackLatency);
                 return tailReport.Errors == 0 ? 0 : 1;
@@ -188,7 +197,11 @@ internal static class BenchCommand
                 cancellationToken: cancellationToken);
             string run = Guid.NewGuid().ToString("N")[..8];
             var writers = new DistributedLog.Writers.AsyncLogWriter[logCount];
-            var options = new DistributedLog.Writers.LogWriterOptions { ImmediateFlush = result.GetValue(immediate) };
+            var options = new DistributedLog.Writers.LogWriterOptions
+            {
+                ImmediateFlush = result.GetValue(immediate),
+                MaxEntriesInFlight = result.GetValue(maxEntries),
+            };
             for (int i = 0; i < logCount; i++)
             {
                 string name = $"bench-{run}/{i}";

@@ -141,6 +141,7 @@ internal sealed class LogOwnershipCache : IAsyncDisposable
                 OutputBufferSize = options.OutputBufferSize,
                 FlushInterval = options.FlushInterval,
                 ImmediateFlush = options.ImmediateFlush,
+                MaxEntriesInFlight = options.MaxEntriesInFlight,
                 CommitDelay = options.CommitDelay,
                 Compression = options.Compression,
                 MaxSegmentBytes = options.MaxSegmentBytes,

@@ -35,6 +35,7 @@ internal sealed class LogSegmentWriter
     private long _lastSlotId = -1;
     private bool _lastEntryIsUser;
     private bool _flushArmed;
+    private bool _flushDeferred;
     private Exception? _error;
     private bool _completing;
     private List<(Transmitted Entry, TaskCompletionSource Barrier)>? _barriers;
@@ -234,10 +235,19 @@ internal sealed class LogSegmentWriter
         lock (_gate)
         {
             _flushArmed = false;
-            if (!_completing)
+            if (_completing)
             {
-                TransmitLocked();
+                return;
             }
+
+            // With the pipeline full, keep filling the entry: it goes out when an acknowledgement frees a slot, larger.
+            if (_options.MaxEntriesInFlight > 0 && _inFlight.Count >= _options.MaxEntriesInFlight)
+            {
+                _flushDeferred = true;
+                return;
+            }
+
+            TransmitLocked();
         }
     }
 
@@ -274,6 +284,7 @@ internal sealed class LogSegmentWriter
             _scratch = new byte[Math.Max(size, _scratch.Length * 2)];
         }
 
+        _flushDeferred = false;
         int length = _buffer.Seal(_options.Compression, _scratch.AsSpan());
         int slots = _buffer.SlotCount;
         _buffer.Reset();
@@ -336,6 +347,11 @@ internal sealed class LogSegmentWriter
                 {
                     head.Writes[slot].Complete(new Dlsn(Lssn, head.EntryId, slot));
                 }
+            }
+
+            if (_flushDeferred && !_completing && _error is null && _inFlight.Count < _options.MaxEntriesInFlight)
+            {
+                TransmitLocked();
             }
 
             if (_barriers is not null)

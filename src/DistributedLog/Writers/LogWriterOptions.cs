@@ -17,6 +17,15 @@ public sealed class LogWriterOptions
     /// <summary>Records are packed into one entry until it holds this many bytes (then it is sent). Default 16 KiB.</summary>
     public int OutputBufferSize { get; init; } = 16 * 1024;
 
+    /// <summary>
+    /// Most entries of a segment in flight before the flush interval stops sending: while that many wait for their
+    /// acknowledgement, records keep filling the next entry, which goes out (larger) when one is acknowledged or when it
+    /// reaches <see cref="OutputBufferSize"/>. Under load this turns many small entries into fewer large ones (entries
+    /// per second on the bookies is what bounds many logs written at once); a lightly loaded log is not affected.
+    /// 0: no limit. Default 4.
+    /// </summary>
+    public int MaxEntriesInFlight { get; init; } = 4;
+
     /// <summary>A partly filled entry is sent after this long. Default 1 ms. Ignored with <see cref="ImmediateFlush"/>.</summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(1);
 
