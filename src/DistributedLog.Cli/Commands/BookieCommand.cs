@@ -23,10 +23,11 @@ internal static class BookieCommand
         var noSync = new Option<bool>("--no-journal-sync") { Description = "Acknowledge before fdatasync (UNSAFE; benchmarks only)." };
         var metadata = new Option<string?>("--metadata") { Description = "Metadata store to register in: etcd://host:port[/root] or file:///path/meta.db." };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
+        var json = ClientOptions.Json();
 
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
-            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel,
+            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -72,7 +73,21 @@ internal static class BookieCommand
                 stop.Cancel();
             });
             await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
-            Console.WriteLine($"bookie {bookie.BookieId} ready (data {options.DataDirectory})");
+            if (result.GetValue(json))
+            {
+                using var stdout = Console.OpenStandardOutput();
+                ClientOptions.WriteJsonLine(stdout, w =>
+                {
+                    w.WriteString("status", "ready");
+                    w.WriteString("bookie", bookie.BookieId);
+                    w.WriteString("data", options.DataDirectory);
+                });
+            }
+            else
+            {
+                Console.WriteLine($"bookie {bookie.BookieId} ready (data {options.DataDirectory})");
+            }
+
             try
             {
                 await Task.Delay(Timeout.Infinite, stop.Token);

@@ -31,10 +31,11 @@ internal static class ProxyCommand
         var ackQuorum = new Option<int>("--ack-quorum") { Description = "Ack quorum of each segment's ledger.", DefaultValueFactory = _ => 2 };
         var segmentBytes = new Option<long>("--max-segment-bytes") { Description = "Roll to a new segment once one holds this many bytes.", DefaultValueFactory = _ => 256L << 20 };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
+        var json = ClientOptions.Json();
         var command = new Command("proxy", "Run a write proxy until interrupted.")
         {
             port, adminPort, host, metadata, ns, advertise, ttl, maxLogs, idle, timeout, logRps, logBps, proxyRps, proxyBps, softLogRps, softProxyRps,
-            ensemble, writeQuorum, ackQuorum, segmentBytes, logLevel,
+            ensemble, writeQuorum, ackQuorum, segmentBytes, logLevel, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -76,7 +77,25 @@ internal static class ProxyCommand
             using (sigterm)
             {
                 await using var proxy = await ProxyHost.StartAsync(options, result.GetValue(metadata)!, loggerFactory, stop.Token);
-                Console.WriteLine($"proxy {proxy.Endpoint} ready (namespace {options.Namespace}, metrics {proxy.AdminEndpoint?.ToString() ?? "off"})");
+                if (result.GetValue(json))
+                {
+                    using var stdout = Console.OpenStandardOutput();
+                    ClientOptions.WriteJsonLine(stdout, w =>
+                    {
+                        w.WriteString("status", "ready");
+                        w.WriteString("endpoint", proxy.Endpoint);
+                        w.WriteString("namespace", options.Namespace);
+                        if (proxy.AdminEndpoint is { } admin)
+                        {
+                            w.WriteString("metrics", admin + "/metrics");
+                        }
+                    });
+                }
+                else
+                {
+                    Console.WriteLine($"proxy {proxy.Endpoint} ready (namespace {options.Namespace}, metrics {(proxy.AdminEndpoint is { } admin ? admin + "/metrics" : "off")})");
+                }
+
                 await ServerRun.WaitAsync(stop.Token);
                 Console.WriteLine($"proxy {proxy.Endpoint} stopping");
             }
