@@ -50,3 +50,4 @@ run log --metadata "$META" --outstanding 256 --size 100 --logs 1000
 run log --metadata "$META" --outstanding 16384 --size 100 --logs 1000
 run log --metadata "$META" --outstanding 16384 --size 100 --logs 1000 --max-entries-in-flight 0
 run log --metadata "$META" --tail --rate 10000 --size 100
+run log --metadata "$META" --tail --rate 1000 --size 100 --immediate-flush
