@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.CommandLine;
 using System.Text;
 using System.Threading.Channels;
@@ -41,7 +42,10 @@ internal static class WriteCommand
             bool asJson = result.GetValue(json);
             string name = result.GetValue(log)!;
             await using var client = ClientOptions.Connect(result.GetValue(endpoint)!);
-            await using var stream = client.OpenWriteStream(name);
+
+            // Not `await using`: after a failure the stream is abandoned rather than completed, because completing it waits
+            // for writes queued after the failure, which the client may retry for its whole retry budget.
+            var stream = client.OpenWriteStream(name);
             var acks = Channel.CreateBounded<Task<LogWriteResult>>(new BoundedChannelOptions(MaxOutstanding) { SingleReader = true, SingleWriter = true });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var producing = Task.Run(async () =>
@@ -50,7 +54,16 @@ internal static class WriteCommand
                 {
                     await foreach (var payload in Payloads(total, payloadSize, stop.Token))
                     {
-                        await acks.Writer.WriteAsync(stream.WriteAsync(payload), stop.Token);
+                        // Room in the window first, then the write: nothing is queued on the stream once stopping.
+                        if (!await acks.Writer.WaitToWriteAsync(stop.Token) || stop.IsCancellationRequested)
+                        {
+                            break;
+                        }
+
+                        var write = stream.WriteAsync(payload);
+                        _ = write.ContinueWith(static (_, state) => StopQuietly((CancellationTokenSource)state!), stop, CancellationToken.None,
+                            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                        acks.Writer.TryWrite(write);
                     }
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -68,12 +81,12 @@ internal static class WriteCommand
                 await AnsiConsole.Progress().AutoClear(true).StartAsync(async progress =>
                 {
                     var task = progress.AddTask($"writing {name}", maxValue: total);
-                    await printer.RunAsync(acks.Reader, stop, () => task.Increment(1));
+                    await printer.RunAsync(acks.Reader, () => task.Increment(1));
                 });
             }
             else
             {
-                await printer.RunAsync(acks.Reader, stop, null);
+                await printer.RunAsync(acks.Reader, null);
             }
 
             await producing;
@@ -97,6 +110,19 @@ internal static class WriteCommand
         return command;
     }
 
+    /// <summary>Stops the producer when a write failed (the first failure; the client fails every later outstanding write too).</summary>
+    private static void StopQuietly(CancellationTokenSource stop)
+    {
+        try
+        {
+            stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The command already finished.
+        }
+    }
+
     private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Payloads(long total, int size, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         if (total > 0)
@@ -110,18 +136,75 @@ internal static class WriteCommand
             yield break;
         }
 
-        using var input = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false, bufferSize: 1 << 16);
-        while (await input.ReadLineAsync(ct) is { } line)
+        using var stdin = Console.OpenStandardInput();
+        await foreach (var line in Lines(stdin, ct))
         {
-            byte[] payload = Encoding.UTF8.GetBytes(line);
-            if (payload.Length > LogRecord.MaxPayloadSize)
-            {
-                throw new LogRecordTooLongException(
-                    $"An input line of {payload.Length} bytes is over the maximum record size ({LogRecord.MaxPayloadSize} bytes); nothing from it on was written.");
-            }
-
-            yield return payload;
+            yield return line;
         }
+    }
+
+    /// <summary>
+    /// The lines of <paramref name="input"/> as bytes, exactly: a line ends at '\n' (a '\r' right before it is dropped)
+    /// or at the end of the input, and is not decoded, so any bytes (not only UTF-8 text) round-trip.
+    /// </summary>
+    /// <exception cref="LogRecordTooLongException">A line is longer than a record may be (found before it is all read).</exception>
+    private static async IAsyncEnumerable<ReadOnlyMemory<byte>> Lines(Stream input, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        byte[] chunk = new byte[1 << 16];
+        var line = new ArrayBufferWriter<byte>(256);
+        long lineNumber = 1;
+        bool pending = false;
+        int read;
+        while ((read = await input.ReadAsync(chunk, ct)) > 0)
+        {
+            var rest = chunk.AsMemory(0, read);
+            while (rest.Length > 0)
+            {
+                int newline = rest.Span.IndexOf((byte)'\n');
+                var part = newline < 0 ? rest : rest[..newline];
+                if (line.WrittenCount + part.Length > LogRecord.MaxPayloadSize + 1)
+                {
+                    throw new LogRecordTooLongException(
+                        $"Input line {lineNumber} is longer than the maximum record size ({LogRecord.MaxPayloadSize} bytes); nothing from it on was written.");
+                }
+
+                line.Write(part.Span);
+                pending = true;
+                if (newline < 0)
+                {
+                    break;
+                }
+
+                yield return Complete(line, lineNumber++);
+                pending = false;
+                rest = rest[(newline + 1)..];
+            }
+        }
+
+        if (pending)
+        {
+            yield return Complete(line, lineNumber);
+        }
+    }
+
+    /// <summary>Copies out the line collected in <paramref name="line"/> (without a trailing '\r') and clears it.</summary>
+    private static byte[] Complete(ArrayBufferWriter<byte> line, long lineNumber)
+    {
+        var bytes = line.WrittenSpan;
+        if (bytes.Length > 0 && bytes[^1] == (byte)'\r')
+        {
+            bytes = bytes[..^1];
+        }
+
+        if (bytes.Length > LogRecord.MaxPayloadSize)
+        {
+            throw new LogRecordTooLongException(
+                $"Input line {lineNumber} is longer than the maximum record size ({LogRecord.MaxPayloadSize} bytes); nothing from it on was written.");
+        }
+
+        byte[] payload = bytes.ToArray();
+        line.ResetWrittenCount();
+        return payload;
     }
 
     /// <summary>A generated payload: "record-&lt;i&gt;" padded with '.' to <paramref name="size"/> bytes (truncated when shorter).</summary>
@@ -143,14 +226,16 @@ internal static class WriteCommand
 
         public Exception? Failure { get; private set; }
 
-        public async Task RunAsync(ChannelReader<Task<LogWriteResult>> acks, CancellationTokenSource stop, Action? progress)
+        public async Task RunAsync(ChannelReader<Task<LogWriteResult>> acks, Action? progress)
         {
             using var stdout = Console.OpenStandardOutput();
             await foreach (var ack in acks.ReadAllAsync(CancellationToken.None))
             {
                 if (Failure is not null)
                 {
-                    await ack.ContinueWith(static _ => { }, TaskScheduler.Default); // observe; nothing after a failure is reported as written
+                    // Nothing after a failure is reported as written; observe its outcome without waiting for it.
+                    _ = ack.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                        TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                     continue;
                 }
 
@@ -173,7 +258,6 @@ internal static class WriteCommand
                 catch (Exception e) when (e is DlException or IOException)
                 {
                     Failure = e;
-                    await stop.CancelAsync();
                 }
             }
         }

@@ -14,8 +14,9 @@ namespace DistributedLog.Cli.Sandbox;
 /// The embedded default: one process holding the embedded metadata store (SQLite at <c>&lt;data&gt;/meta.db</c>), N
 /// bookies (<c>&lt;data&gt;/bookie-i</c>, on loopback ports chosen at the first start and kept in
 /// <c>&lt;data&gt;/sandbox.json</c>, because a bookie's id is its address) and a write proxy. Restarting on the same
-/// data directory — also after a SIGKILL — recovers everything acknowledged: the bookies replay their journals and the
-/// first writer of each log recovers its in-progress segment.
+/// data directory — also after a SIGKILL — recovers everything acknowledged: the bookies replay their journals, then
+/// every segment a killed run left in progress is recovered before the proxy serves (a write may still be retried for a
+/// few seconds, until the killed run's ownership leases expire).
 /// </summary>
 internal sealed class SandboxHost : IAsyncDisposable
 {
@@ -71,6 +72,7 @@ internal sealed class SandboxHost : IAsyncDisposable
             parts.Add(ledgers);
             var ns = DistributedLogNamespace.Create(store, ledgers, "default", loggerFactory);
             parts.Add(ns);
+            await RecoverOpenSegmentsAsync(ns, loggerFactory.CreateLogger<SandboxHost>(), cancellationToken);
             int ensemble = Math.Min(3, ports.Count);
             var proxy = await ProxyHost.StartAsync(new ProxyOptions
             {
@@ -96,6 +98,32 @@ internal sealed class SandboxHost : IAsyncDisposable
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Completes every in-progress segment before the proxy serves. The embedded store belongs to this process alone, so
+    /// an in-progress segment found at start was left by a previous run that was killed: its writer is gone, and the
+    /// records it acknowledged last are not covered by its ledgers' LAC, so readers would not see them until a new
+    /// writer recovered the log. Recovering here (fencing, finding the last entry, completing the segment) makes
+    /// everything acknowledged readable as soon as the sandbox is ready.
+    /// </summary>
+    private static async Task RecoverOpenSegmentsAsync(DistributedLogNamespace ns, ILogger logger, CancellationToken cancellationToken)
+    {
+        int recovered = 0;
+        foreach (string name in await ns.ListLogsAsync(cancellationToken: cancellationToken))
+        {
+            var log = ns.OpenLog(name);
+            if ((await log.GetSegmentsAsync(cancellationToken)).Any(s => s.IsInProgress))
+            {
+                await log.RecoverAsync(cancellationToken);
+                recovered++;
+            }
+        }
+
+        if (recovered > 0)
+        {
+            logger.LogInformation("Recovered the in-progress segments of {Count} logs left open by the previous run", recovered);
         }
     }
 
