@@ -237,7 +237,7 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
             catch (RpcException e)
             {
                 var error = OnCallFailed(endpoint, log, e, mayExecute);
-                if (!error.IsRetryable || !await retry.BackoffAsync(cancellationToken))
+                if (!error.IsRetryable || ShouldFailFast(e) || !await retry.BackoffAsync(cancellationToken))
                 {
                     throw error;
                 }
@@ -321,11 +321,15 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
         if (mayExecute && !notSent)
         {
             return new DlException(StatusCode.WriteException,
-                $"The connection to proxy {endpoint} broke before the write was acknowledged ({e.Status.Detail}); it may or may not have been written.");
+                $"The connection to proxy {endpoint} broke before the write was acknowledged ({Describe(e)}); it may or may not have been written.");
         }
 
         return new DlException(StatusCode.ServiceUnavailable, $"Proxy {endpoint} is unreachable ({Describe(e)}).");
     }
+
+    /// <summary>With <see cref="DistributedLogClientOptions.FailFastWhenNoProxyReachable"/>: whether this connection failure leaves no proxy to try.</summary>
+    internal bool ShouldFailFast(RpcException e) =>
+        _options.FailFastWhenNoProxyReachable && IsConnectFailure(e) && _proxies.Endpoints.All(_proxies.IsDown);
 
     /// <summary>Whether the call never reached the proxy (connection refused or reset while connecting).</summary>
     internal static bool IsConnectFailure(RpcException e)
@@ -342,17 +346,21 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
         return false;
     }
 
-    private static string Describe(RpcException e)
+    /// <summary>The most telling message of a failed call: the socket's, else the HTTP layer's, else gRPC's detail.</summary>
+    internal static string Describe(RpcException e)
     {
-        for (Exception? inner = e.Status.DebugException; inner is not null; inner = inner.InnerException)
+        string? http = null;
+        for (Exception? inner = e.Status.DebugException ?? e.InnerException; inner is not null; inner = inner.InnerException)
         {
             if (inner is SocketException socket)
             {
                 return socket.Message;
             }
+
+            http ??= inner is HttpRequestException or IOException ? inner.Message : null;
         }
 
-        return e.Status.Detail;
+        return http ?? e.Status.Detail;
     }
 
     /// <summary>Backoff and budget of one operation's retries.</summary>

@@ -44,6 +44,12 @@ public sealed class DistributedLogClientOptions
     /// <summary>How long a proxy that could not be reached is avoided before it is tried again. Default 2 s.</summary>
     public TimeSpan DownProxyQuarantine { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Fail at once, instead of retrying within <see cref="RetryBudget"/>, when a proxy cannot be reached and every known
+    /// proxy is unreachable (what a command-line tool wants; a service riding out a proxy restart does not). Default false.
+    /// </summary>
+    public bool FailFastWhenNoProxyReachable { get; init; }
+
     /// <summary>Compute and send a CRC32C of each payload, which the proxy verifies. Default true.</summary>
     public bool SendChecksums { get; init; } = true;
 

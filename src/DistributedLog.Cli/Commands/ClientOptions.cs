@@ -32,6 +32,7 @@ internal static class ClientOptions
         {
             Endpoints = [endpoint],
             RetryBudget = TimeSpan.FromSeconds(15),
+            FailFastWhenNoProxyReachable = true,
             CallTimeout = TimeSpan.FromSeconds(30),
         });
     }

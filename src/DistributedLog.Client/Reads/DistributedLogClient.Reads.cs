@@ -63,7 +63,7 @@ public sealed partial class DistributedLogClient
                 catch (RpcException e)
                 {
                     var error = OnCallFailed(endpoint, null, e, mayExecute: false);
-                    if (!await retry.BackoffAsync(cancellationToken))
+                    if (ShouldFailFast(e) || !await retry.BackoffAsync(cancellationToken))
                     {
                         throw error;
                     }

@@ -221,7 +221,12 @@ public sealed class LogWriteStream : IAsyncDisposable
             {
                 bool notSent = acknowledged == 0 && DistributedLogClient.IsConnectFailure(e);
                 var error = _client.OnCallFailed(endpoint, Log, e, mayExecute: !notSent);
-                if (notSent)
+                if (notSent && _client.ShouldFailFast(e))
+                {
+                    FailAll(error, first: null);
+                    settled = true;
+                }
+                else if (notSent)
                 {
                     retryable = error;
                 }

@@ -214,11 +214,7 @@ internal sealed partial class DistributedLogProxyService
             LogRecordWithDlsn? last = null;
             if (!request.Follow)
             {
-                if (ownership.TryGet(log.Name) is { } owned)
-                {
-                    // What this proxy acknowledged is part of "the end now", even if the commit delay has not passed.
-                    await owned.Writer.CommitAsync(ct);
-                }
+                await MakeAcknowledgedVisibleAsync(log, ct);
 
                 try
                 {

@@ -182,6 +182,7 @@ internal sealed partial class DistributedLogProxyService(
                 throw new LogNotFoundException($"Log '{log.Name}' does not exist.");
             }
 
+            await MakeAcknowledgedVisibleAsync(log, ct);
             var response = new DescribeResponse { Header = WireConversions.Ok, LastTxid = -1 };
             foreach (var segment in await log.GetSegmentsAsync(ct))
             {
@@ -247,6 +248,35 @@ internal sealed partial class DistributedLogProxyService(
         }, header => new CommitSubscriptionResponse { Header = header });
 
     private static DlException BadRequest(string message) => new(StatusCode.BadRequest, message);
+
+    /// <summary>
+    /// Makes every acknowledged record of the log visible to a read or describe that reports "the end now". Readers see an
+    /// in-progress segment only up to its LAC, which lags the last acknowledged writes: when this proxy owns the log, its
+    /// writer commits (a control record); when no one does (the owner died and its lease expired) the log is recovered
+    /// (fence, find the last entry, complete the segment). Concurrent recoveries, or a writer starting meanwhile (which
+    /// recovers the same way), converge through compare-and-set. A log owned by another live proxy is left alone: what
+    /// it acknowledged becomes visible within its commit delay.
+    /// </summary>
+    private async Task MakeAcknowledgedVisibleAsync(LogManager log, CancellationToken ct)
+    {
+        if (ownership.TryGet(log.Name) is { } owned)
+        {
+            await owned.Writer.CommitAsync(ct);
+            return;
+        }
+
+        if (await log.GetOwnerAsync(ct) is not null)
+        {
+            return;
+        }
+
+        var segments = await log.GetSegmentsAsync(ct);
+        if (segments.Count > 0 && segments[^1].IsInProgress)
+        {
+            logger.LogInformation("Recovering log {Log}: its last segment is in progress and no writer owns it", log.Name);
+            await log.RecoverAsync(ct);
+        }
+    }
 
     /// <summary>Applies the per-log and per-proxy hard limits (soft ones only count).</summary>
     private void Admit(OwnedLog owned, long records, long bytes)

@@ -16,15 +16,21 @@ namespace DistributedLog.Segments;
 /// </summary>
 public static class LogTruncation
 {
-    /// <summary>Truncates the log before <paramref name="dlsn"/>. Returns false (and does nothing) for <see cref="Dlsn.Invalid"/>.</summary>
+    /// <summary>
+    /// Truncates the log before <paramref name="dlsn"/>. Returns whether any segment was newly marked (truncated or
+    /// partially truncated): false when nothing before <paramref name="dlsn"/> was left, and for <see cref="Dlsn.Invalid"/>.
+    /// </summary>
+    /// <exception cref="LogNotFoundException">The log does not exist.</exception>
     public static async Task<bool> TruncateAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string log, Dlsn dlsn,
         CancellationToken cancellationToken = default)
     {
+        await ns.GetLogAsync(log, cancellationToken);
         if (dlsn == Dlsn.Invalid)
         {
             return false;
         }
 
+        bool changed = false;
         foreach (var (segment, version) in await ns.GetSegmentsAsync(log, cancellationToken))
         {
             if (segment.IsInProgress || segment.Lssn > dlsn.LogSegmentSequenceNo)
@@ -47,11 +53,12 @@ public static class LogTruncation
             if (updated is not null)
             {
                 await UpdateAsync(ns, store, log, updated, version, cancellationToken);
+                changed = true;
             }
         }
 
         await DeleteTruncatedLedgersAsync(ns, ledgers, log, cancellationToken);
-        return true;
+        return changed;
     }
 
     /// <summary>Time-based retention: truncates (and deletes the ledgers of) completed segments completed before <paramref name="cutoff"/>, oldest first.</summary>

@@ -208,7 +208,8 @@ public sealed class ProxyServiceTests
         Assert.Null(await viaB.GetOwnerAsync("movable"));
         var description = await viaB.DescribeLogAsync("movable");
         Assert.All(description.Segments, s => Assert.False(s.InProgress));
-        await viaB.WriteAsync("movable", Payload("2"));
+        var taken = await proxies.Raw(proxies.B).WriteAsync(new WriteRequest { Log = "movable", Record = new Record { Payload = ByteString.CopyFromUtf8("2") } });
+        Assert.True(taken.Header.IsOk(), taken.Header.Message);
         Assert.Equal(proxies.B.Endpoint, await viaB.GetOwnerAsync("movable"));
 
         // Drain: a proxy that stops releases every log it owns, so others take them at once.
