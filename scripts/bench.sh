@@ -3,6 +3,7 @@
 # Starts a private etcd and three `dlog bookie` processes on loopback, runs `dlog bench`, stops everything.
 # Usage: scripts/bench.sh [seconds-per-run]   (results on stdout; copy them into docs/benchmarks.md)
 #        BENCH_ONLY=log scripts/bench.sh 10   runs only the runs whose arguments contain "log" (and skips fio)
+#        BENCH_REPEAT=3                        repeats the one-log / 1 000-log pair, alternating (runs vary by ±20 % here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
@@ -45,9 +46,10 @@ run bookie --bookie 127.0.0.1:3181 --outstanding 64 --size 1024
 run ledger --metadata "$META" --outstanding 1 --size 100
 run ledger --metadata "$META" --outstanding 64 --size 1024
 run log --metadata "$META" --outstanding 1 --size 100 --immediate-flush
-run log --metadata "$META" --outstanding 256 --size 100
 run log --metadata "$META" --outstanding 256 --size 100 --logs 1000
-run log --metadata "$META" --outstanding 16384 --size 100 --logs 1000
-run log --metadata "$META" --outstanding 16384 --size 100 --logs 1000 --max-entries-in-flight 0
+for _ in $(seq 1 "${BENCH_REPEAT:-1}"); do
+  run log --metadata "$META" --outstanding 256 --size 100
+  run log --metadata "$META" --outstanding 16384 --size 100 --logs 1000
+done
 run log --metadata "$META" --tail --rate 10000 --size 100
 run log --metadata "$META" --tail --rate 1000 --size 100 --immediate-flush

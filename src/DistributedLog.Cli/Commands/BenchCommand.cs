@@ -156,10 +156,10 @@ internal static class BenchCommand
         var metadata = new Option<string>("--metadata") { Description = "Metadata store the bookies registered in (etcd://host:port/root).", Required = true };
         var logs = new Option<int>("--logs") { Description = "Logs written at once (records spread round-robin).", DefaultValueFactory = _ => 1 };
         var immediate = new Option<bool>("--immediate-flush") { Description = "Send every record at once instead of batching for up to 1 ms." };
-        var maxEntries = new Option<int>("--max-entries-in-flight")
+        var eager = new Option<int>("--eager-flush-below")
         {
-            Description = "Entries in flight per log before the flush interval waits for an acknowledgement (0: no limit).",
-            DefaultValueFactory = _ => new DistributedLog.Writers.LogWriterOptions().MaxEntriesInFlight,
+            Description = "Send at once while fewer entries than this are in flight (0: batch by size and interval only).",
+            DefaultValueFactory = _ => new DistributedLog.Writers.LogWriterOptions().EagerFlushBelow,
         };
         var tail = new Option<bool>("--tail")
         {
@@ -170,7 +170,7 @@ internal static class BenchCommand
         var (outstanding, size, seconds, json) = CommonOptions();
         var command = new Command("log", "Write records through log writers (batching into entries) with a fixed number in flight; report records/s and latency.")
         {
-            metadata, logs, immediate, maxEntries, tail, rate, outstanding, size, seconds, json,
+            metadata, logs, immediate, eager, tail, rate, outstanding, size, seconds, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -180,7 +180,7 @@ internal static class BenchCommand
                 var tailOptions = new DistributedLog.Writers.LogWriterOptions
                 {
                     ImmediateFlush = result.GetValue(immediate),
-                    MaxEntriesInFlight = result.GetValue(maxEntries),
+                    EagerFlushBelow = result.GetValue(eager),
                 };
                 var (tailReport, ackLatency) = await TailBench.RunAsync(result.GetValue(metadata)!, tailOptions, result.GetValue(rate), payloadSize, duration, cancellationToken);
                 LoadRunner.Print(tailReport, result.GetValue(json), ackLatency);
@@ -198,10 +198,10 @@ internal static class BenchCommand
             string run = Guid.NewGuid().ToString("N")[..8];
             var writers = new DistributedLog.Writers.AsyncLogWriter[logCount];
             var options = new DistributedLog.Writers.LogWriterOptions
-            {
-                ImmediateFlush = result.GetValue(immediate),
-                MaxEntriesInFlight = result.GetValue(maxEntries),
-            };
+                {
+                    ImmediateFlush = result.GetValue(immediate),
+                    EagerFlushBelow = result.GetValue(eager),
+                };
             for (int i = 0; i < logCount; i++)
             {
                 string name = $"bench-{run}/{i}";

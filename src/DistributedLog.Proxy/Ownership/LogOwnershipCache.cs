@@ -129,24 +129,11 @@ internal sealed class LogOwnershipCache : IAsyncDisposable
 
     private async Task<OwnedLog> OpenAsync(string log)
     {
-        var options = _options.Writer;
         AsyncLogWriter writer;
         try
         {
-            writer = await _namespace.OpenLog(log).OpenWriterAsync(new LogWriterOptions
+            writer = await _namespace.OpenLog(log).OpenWriterAsync(_options.Writer with
             {
-                EnsembleSize = options.EnsembleSize,
-                WriteQuorumSize = options.WriteQuorumSize,
-                AckQuorumSize = options.AckQuorumSize,
-                OutputBufferSize = options.OutputBufferSize,
-                FlushInterval = options.FlushInterval,
-                ImmediateFlush = options.ImmediateFlush,
-                MaxEntriesInFlight = options.MaxEntriesInFlight,
-                CommitDelay = options.CommitDelay,
-                Compression = options.Compression,
-                MaxSegmentBytes = options.MaxSegmentBytes,
-                SegmentRollingInterval = options.SegmentRollingInterval,
-                TimeProvider = options.TimeProvider,
                 LockTimeout = TimeSpan.Zero,
                 OwnershipTtl = _options.OwnershipTtl,
                 OwnerEndpoint = Endpoint,

@@ -46,8 +46,8 @@ public sealed class DistributedLogOptions
     /// <summary>Send every record as soon as it is written (no batching delay). Default false.</summary>
     public bool ImmediateFlush { get; set; }
 
-    /// <summary>Most entries in flight per log before the flush interval waits for an acknowledgement (0: no limit). Default 4.</summary>
-    public int MaxEntriesInFlight { get; set; } = 4;
+    /// <summary>Nagle-style batching: send at once while fewer entries than this are unacknowledged (0: off). Default 1.</summary>
+    public int EagerFlushBelow { get; set; } = 1;
 
     /// <summary>After this long without writes, a control record makes the last entry visible to readers. Default 5 ms.</summary>
     public TimeSpan CommitDelay { get; set; } = TimeSpan.FromMilliseconds(5);
@@ -101,7 +101,7 @@ public sealed class DistributedLogOptions
         OutputBufferSize = OutputBufferSize,
         FlushInterval = FlushInterval,
         ImmediateFlush = ImmediateFlush,
-        MaxEntriesInFlight = MaxEntriesInFlight,
+        EagerFlushBelow = EagerFlushBelow,
         CommitDelay = CommitDelay,
         Compression = Compression,
         MaxSegmentBytes = MaxSegmentBytes,
@@ -147,10 +147,11 @@ public sealed class DistributedLogOptions
         Positive(errors, nameof(MaxSegmentBytes), MaxSegmentBytes);
         Positive(errors, nameof(ReadAheadEntries), ReadAheadEntries);
         Positive(errors, nameof(FlushInterval), FlushInterval);
-        if (MaxEntriesInFlight < 0)
+        if (EagerFlushBelow < 0)
         {
-            errors.Add($"{nameof(MaxEntriesInFlight)} must not be negative (got {MaxEntriesInFlight}); 0 means no limit.");
+            errors.Add($"{nameof(EagerFlushBelow)} must not be negative (got {EagerFlushBelow}); 0 turns it off.");
         }
+
 
         Positive(errors, nameof(CommitDelay), CommitDelay);
         Positive(errors, nameof(OwnershipTtl), OwnershipTtl);

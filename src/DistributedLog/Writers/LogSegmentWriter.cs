@@ -35,7 +35,6 @@ internal sealed class LogSegmentWriter
     private long _lastSlotId = -1;
     private bool _lastEntryIsUser;
     private bool _flushArmed;
-    private bool _flushDeferred;
     private Exception? _error;
     private bool _completing;
     private List<(Transmitted Entry, TaskCompletionSource Barrier)>? _barriers;
@@ -108,7 +107,9 @@ internal sealed class LogSegmentWriter
             _lastTxId = record.TxId;
             _bytes += record.PersistedSize;
             _bufferWrites.Add(write);
-            if (_options.ImmediateFlush || _buffer.EstimatedSize >= _options.OutputBufferSize)
+            // Sent at once when asked to, when the entry is full, or (Nagle-style) while the pipeline has room: an idle log
+            // sends without waiting for the flush timer, a busy one batches what arrives while its entries are in flight.
+            if (_options.ImmediateFlush || _buffer.EstimatedSize >= _options.OutputBufferSize || _inFlight.Count < _options.EagerFlushBelow)
             {
                 TransmitLocked();
             }
@@ -235,19 +236,10 @@ internal sealed class LogSegmentWriter
         lock (_gate)
         {
             _flushArmed = false;
-            if (_completing)
+            if (!_completing)
             {
-                return;
+                TransmitLocked();
             }
-
-            // With the pipeline full, keep filling the entry: it goes out when an acknowledgement frees a slot, larger.
-            if (_options.MaxEntriesInFlight > 0 && _inFlight.Count >= _options.MaxEntriesInFlight)
-            {
-                _flushDeferred = true;
-                return;
-            }
-
-            TransmitLocked();
         }
     }
 
@@ -284,7 +276,6 @@ internal sealed class LogSegmentWriter
             _scratch = new byte[Math.Max(size, _scratch.Length * 2)];
         }
 
-        _flushDeferred = false;
         int length = _buffer.Seal(_options.Compression, _scratch.AsSpan());
         int slots = _buffer.SlotCount;
         _buffer.Reset();
@@ -349,7 +340,9 @@ internal sealed class LogSegmentWriter
                 }
             }
 
-            if (_flushDeferred && !_completing && _error is null && _inFlight.Count < _options.MaxEntriesInFlight)
+            // Room in the pipeline again: send what accumulated meanwhile (its entry carries the LAC just advanced, which
+            // is what makes the acknowledged entry visible to tailing readers) instead of waiting for the flush timer.
+            if (_buffer.Count > 0 && _inFlight.Count < _options.EagerFlushBelow && !_completing && _error is null)
             {
                 TransmitLocked();
             }
