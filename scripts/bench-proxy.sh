@@ -22,7 +22,7 @@ for mode in stream unary; do
   before=$(ticks)
   $dlog bench proxy --mode "$mode" --inflight "$inflight" --seconds "$seconds" --log "bench/$mode"
   after=$(ticks)
-  records=$($dlog show "bench/$mode" --json | sed -E 's/.*"recordCount":([0-9]+).*/\1/')
+  records=$($dlog show "bench/$mode" --json | grep -o '"recordCount":[0-9]*' | head -1 | cut -d: -f2)
   awk -v t=$((after - before)) -v hz="$hz" -v n="$records" -v m="$mode" \
     'BEGIN { printf "  server (sandbox process) CPU: %.1f µs per record over %d records (%s)\n", t / hz * 1e6 / n, n, m }'
 done
