@@ -47,12 +47,13 @@ internal sealed class InProcessProxies : IAsyncDisposable
     }
 
     /// <summary>The settings tests start from: a free port, a short ownership TTL.</summary>
-    public static ProxyOptions Options(int maxLogs = 10_000, RateLimitOptions? perLog = null) => new()
+    public static ProxyOptions Options(int maxLogs = 10_000, RateLimitOptions? perLog = null, RateLimitOptions? perProxy = null) => new()
     {
         Port = 0,
         OwnershipTtl = TimeSpan.FromSeconds(2),
         MaxLogs = maxLogs,
         PerLogLimits = perLog ?? new RateLimitOptions(),
+        PerProxyLimits = perProxy ?? new RateLimitOptions(),
     };
 
     public async Task<ProxyHost> StartProxyAsync(ProxyOptions options)

@@ -172,7 +172,7 @@ public sealed class ProxyServiceTests
     {
         await using var proxies = await InProcessProxies.StartAsync(
             () => InProcessProxies.Options(maxLogs: 1, perLog: new RateLimitOptions { HardRequestsPerSecond = 50 }),
-            () => InProcessProxies.Options(perLog: new RateLimitOptions { HardRequestsPerSecond = 50 }));
+            () => InProcessProxies.Options(perLog: new RateLimitOptions { HardRequestsPerSecond = 50 }, perProxy: new RateLimitOptions { HardBytesPerSecond = 1000 }));
         var viaA = proxies.Client(discover: false, proxies.A.Endpoint);
         await viaA.CreateLogAsync("limited");
         await viaA.CreateLogAsync("second");
@@ -184,9 +184,18 @@ public sealed class ProxyServiceTests
             viaA.WriteBulkAsync("limited", [.. Enumerable.Range(0, 100).Select(i => new LogRecord(i + 1_000_000_000_000, Payload("x")))]));
         Assert.Equal(1, (await viaA.DescribeLogAsync("limited")).RecordCount);
 
+        // The whole proxy's byte rate: B takes at most 1 000 payload bytes a second, so 20 records of 100 B are refused.
+        var raw = await proxies.Raw(proxies.B).WriteBulkAsync(new WriteBulkRequest
+        {
+            Log = "second",
+            Records = { Enumerable.Range(0, 20).Select(_ => new Record { Payload = ByteString.CopyFrom(new byte[100]) }) },
+        });
+        Assert.Equal((int)StatusCode.OverCapacity, raw.Header.Code);
+        Assert.Contains("per-proxy", raw.Header.Message, StringComparison.Ordinal);
+
         // A owns its maximum of one log: a new log is refused there (TOO_MANY_STREAMS) and the client goes to B.
-        var raw = await proxies.Raw(proxies.A).WriteAsync(new WriteRequest { Log = "second", Record = new Record { Payload = ByteString.CopyFromUtf8("x") } });
-        Assert.Equal((int)StatusCode.TooManyStreams, raw.Header.Code);
+        var full = await proxies.Raw(proxies.A).WriteAsync(new WriteRequest { Log = "second", Record = new Record { Payload = ByteString.CopyFromUtf8("x") } });
+        Assert.Equal((int)StatusCode.TooManyStreams, full.Header.Code);
         var both = proxies.Client(discover: true, proxies.A.Endpoint);
         await both.WriteAsync("second", Payload("elsewhere"));
         Assert.Equal(proxies.B.Endpoint, await both.GetOwnerAsync("second"));
