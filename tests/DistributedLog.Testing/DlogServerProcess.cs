@@ -80,7 +80,14 @@ public sealed class DlogServerProcess(string name, IReadOnlyList<string> argumen
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
-        await ready.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60));
+        try
+        {
+            await ready.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{Name} did not print its ready line in time:\n{Output}");
+        }
     }
 
     /// <summary>SIGKILL: the process dies at once, with no chance to flush anything.</summary>
@@ -157,7 +164,10 @@ public sealed class DlogServerProcess(string name, IReadOnlyList<string> argumen
     {
         lock (_output)
         {
-            _output.AppendLine(line);
+            if (_output.Length < 256 * 1024)
+            {
+                _output.AppendLine(line);
+            }
         }
     }
 }
