@@ -156,6 +156,11 @@ internal static class BenchCommand
         var metadata = new Option<string>("--metadata") { Description = "Metadata store the bookies registered in (etcd://host:port/root).", Required = true };
         var logs = new Option<int>("--logs") { Description = "Logs written at once (records spread round-robin).", DefaultValueFactory = _ => 1 };
         var immediate = new Option<bool>("--immediate-flush") { Description = "Send every record at once instead of batching for up to 1 ms." };
+        var commitOnIdle = new Option<bool>("--commit-on-idle")
+        {
+            Description = "Write a control record as soon as everything is acknowledged (false: after the commit delay).",
+            DefaultValueFactory = _ => new DistributedLog.Writers.LogWriterOptions().CommitOnIdle,
+        };
         var eager = new Option<int>("--eager-flush-below")
         {
             Description = "Send at once while fewer entries than this are in flight (0: batch by size and interval only).",
@@ -170,7 +175,7 @@ internal static class BenchCommand
         var (outstanding, size, seconds, json) = CommonOptions();
         var command = new Command("log", "Write records through log writers (batching into entries) with a fixed number in flight; report records/s and latency.")
         {
-            metadata, logs, immediate, eager, tail, rate, outstanding, size, seconds, json,
+            metadata, logs, immediate, eager, commitOnIdle, tail, rate, outstanding, size, seconds, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -181,6 +186,7 @@ internal static class BenchCommand
                 {
                     ImmediateFlush = result.GetValue(immediate),
                     EagerFlushBelow = result.GetValue(eager),
+                    CommitOnIdle = result.GetValue(commitOnIdle),
                 };
                 var (tailReport, ackLatency) = await TailBench.RunAsync(result.GetValue(metadata)!, tailOptions, result.GetValue(rate), payloadSize, duration, cancellationToken);
                 LoadRunner.Print(tailReport, result.GetValue(json), ackLatency);
@@ -201,6 +207,7 @@ internal static class BenchCommand
                 {
                     ImmediateFlush = result.GetValue(immediate),
                     EagerFlushBelow = result.GetValue(eager),
+                    CommitOnIdle = result.GetValue(commitOnIdle),
                 };
             for (int i = 0; i < logCount; i++)
             {

@@ -41,6 +41,7 @@ internal static class TailBench
             long end = warmupEnd + (long)(duration.TotalSeconds * Stopwatch.Frequency);
             var histogram = new LongHistogram(TimeStamp.Minutes(1), 3);
             long written = 0;
+            long readSoFar = 0;
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
 
             long allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
@@ -63,16 +64,19 @@ internal static class TailBench
                     long now = Stopwatch.GetTimestamp();
                     long sent = BinaryPrimitives.ReadInt64LittleEndian(record.Payload.Span);
                     read++;
+                    Volatile.Write(ref readSoFar, read);
+                    if (record.TxId != read)
+                    {
+                        // Records carry txids 1, 2, 3, …: anything else is a record lost, repeated or out of order.
+                        throw new InvalidDataException($"The tailing reader got txid {record.TxId} at {record.Dlsn} where {read} was expected.");
+                    }
+
                     if (sent >= warmupEnd && sent < end)
                     {
                         histogram.RecordValue(now - sent);
                         measured++;
                     }
 
-                    if (read == Volatile.Read(ref written) && now >= end)
-                    {
-                        break;
-                    }
                 }
 
                 return measured;
@@ -105,10 +109,27 @@ internal static class TailBench
             }
 
             await lastWrite;
-            var measured = await reading.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ContinueWith(t =>
+
+            // Every record is written and acknowledged: wait (up to 30 s) until the reader has them all, then stop it.
+            long caughtUpBy = Stopwatch.GetTimestamp() + (30 * Stopwatch.Frequency);
+            while (Volatile.Read(ref readSoFar) < Volatile.Read(ref written) && !reading.IsCompleted && Stopwatch.GetTimestamp() < caughtUpBy)
             {
-                stop.Cancel();
-                return t.IsCompletedSuccessfully ? t.Result : -1;
+                await Task.Delay(10, cancellationToken);
+            }
+
+            bool caughtUp = Volatile.Read(ref readSoFar) == Volatile.Read(ref written);
+            await stop.CancelAsync();
+            long measured = await reading.ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully && caughtUp)
+                {
+                    return t.Result;
+                }
+
+                Console.Error.WriteLine(t.Exception?.InnerException is { } e
+                    ? $"dlog: the tailing reader failed: {e.Message}"
+                    : $"dlog: the tailing reader read {Volatile.Read(ref readSoFar)} of {Volatile.Read(ref written)} records within 30 s of the last write.");
+                return -1;
             }, TaskScheduler.Default);
             await writer.CloseAsync(cancellationToken);
             long allocated = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;

@@ -49,6 +49,9 @@ public sealed class DistributedLogOptions
     /// <summary>Nagle-style batching: send at once while fewer entries than this are unacknowledged (0: off). Default 1.</summary>
     public int EagerFlushBelow { get; set; } = 1;
 
+    /// <summary>Write a control record as soon as everything written is acknowledged, so readers see it at once. Default true.</summary>
+    public bool CommitOnIdle { get; set; } = true;
+
     /// <summary>After this long without writes, a control record makes the last entry visible to readers. Default 5 ms.</summary>
     public TimeSpan CommitDelay { get; set; } = TimeSpan.FromMilliseconds(5);
 
@@ -102,6 +105,7 @@ public sealed class DistributedLogOptions
         FlushInterval = FlushInterval,
         ImmediateFlush = ImmediateFlush,
         EagerFlushBelow = EagerFlushBelow,
+        CommitOnIdle = CommitOnIdle,
         CommitDelay = CommitDelay,
         Compression = Compression,
         MaxSegmentBytes = MaxSegmentBytes,

@@ -35,6 +35,7 @@ internal sealed class LogSegmentWriter
     private long _lastSlotId = -1;
     private bool _lastEntryIsUser;
     private bool _flushArmed;
+    private int _userInFlight;
     private Exception? _error;
     private bool _completing;
     private List<(Transmitted Entry, TaskCompletionSource Barrier)>? _barriers;
@@ -109,7 +110,7 @@ internal sealed class LogSegmentWriter
             _bufferWrites.Add(write);
             // Sent at once when asked to, when the entry is full, or (Nagle-style) while the pipeline has room: an idle log
             // sends without waiting for the flush timer, a busy one batches what arrives while its entries are in flight.
-            if (_options.ImmediateFlush || _buffer.EstimatedSize >= _options.OutputBufferSize || _inFlight.Count < _options.EagerFlushBelow)
+            if (_options.ImmediateFlush || _buffer.EstimatedSize >= _options.OutputBufferSize || _userInFlight < _options.EagerFlushBelow)
             {
                 TransmitLocked();
             }
@@ -294,7 +295,12 @@ internal sealed class LogSegmentWriter
             add = ValueTask.FromException<long>(e);
         }
 
-        var transmitted = new Transmitted(writes, slots);
+        var transmitted = new Transmitted(writes, slots, user);
+        if (user)
+        {
+            _userInFlight++;
+        }
+
         _inFlight.Enqueue(transmitted);
         _ = AwaitAsync(add, transmitted);
         if (user)
@@ -321,6 +327,11 @@ internal sealed class LogSegmentWriter
             while (_inFlight.Count > 0 && _inFlight.Peek().Done)
             {
                 var head = _inFlight.Dequeue();
+                if (head.IsUser)
+                {
+                    _userInFlight--;
+                }
+
                 if (head.Error is not null || _error is not null)
                 {
                     FailLocked(head.Error ?? _error!);
@@ -342,9 +353,16 @@ internal sealed class LogSegmentWriter
 
             // Room in the pipeline again: send what accumulated meanwhile (its entry carries the LAC just advanced, which
             // is what makes the acknowledged entry visible to tailing readers) instead of waiting for the flush timer.
-            if (_buffer.Count > 0 && _inFlight.Count < _options.EagerFlushBelow && !_completing && _error is null)
+            if (_buffer.Count > 0 && _userInFlight < _options.EagerFlushBelow && !_completing && _error is null)
             {
                 TransmitLocked();
+            }
+            else if (_options.CommitOnIdle && _buffer.Count == 0 && _userInFlight == 0 && _lastEntryIsUser && !_completing && _error is null)
+            {
+                // Everything written is acknowledged and nothing follows: a control record carries the LAC to the bookies
+                // now, so tailing readers see the last entries one round trip later instead of after the commit delay.
+                _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.ControlPayload, _position);
+                TransmitLocked(user: false);
             }
 
             if (_barriers is not null)
@@ -393,9 +411,11 @@ internal sealed class LogSegmentWriter
     }
 
     /// <summary>An entry sent to the ledger and the writes whose records it holds (slot i = Writes[i]).</summary>
-    private sealed class Transmitted(List<PendingWrite> writes, int slots)
+    private sealed class Transmitted(List<PendingWrite> writes, int slots, bool isUser)
     {
         public List<PendingWrite> Writes { get; } = writes;
+
+        public bool IsUser { get; } = isUser;
 
         public int Slots { get; } = slots;
 

@@ -18,7 +18,7 @@ public sealed record LogWriterOptions
     public int OutputBufferSize { get; init; } = 16 * 1024;
 
     /// <summary>
-    /// Nagle-style batching: a record is sent at once while fewer than this many of the segment's entries await their
+    /// Nagle-style batching: a record is sent at once while fewer than this many of the segment's user entries await their
     /// acknowledgement, and what accumulated is sent as soon as one is acknowledged; otherwise records wait for
     /// <see cref="OutputBufferSize"/> or <see cref="FlushInterval"/>. An idle log thus sends without delay and a busy one
     /// batches exactly as long as its entries are in flight — which also carries the advanced LAC to the bookies one
@@ -26,6 +26,13 @@ public sealed record LogWriterOptions
     /// fires after about 4 ms.) 0 turns it off. Default 1.
     /// </summary>
     public int EagerFlushBelow { get; init; } = 1;
+
+    /// <summary>
+    /// When the last unacknowledged user entry is acknowledged and nothing waits to be sent, write a control record at once
+    /// so that the LAC reaches the bookies and tailing readers see the entry one round trip later (instead of after
+    /// <see cref="CommitDelay"/>). Costs one small entry per lull in the writes. Default true.
+    /// </summary>
+    public bool CommitOnIdle { get; init; } = true;
 
     /// <summary>A partly filled entry is sent after this long. Default 1 ms. Ignored with <see cref="ImmediateFlush"/>.</summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(1);
