@@ -131,8 +131,23 @@ public sealed class LogWriteStream : IAsyncDisposable
                 continue;
             }
 
-            string endpoint = _client.Proxies.Route(Log);
-            var outcome = await RunCallAsync(endpoint);
+            DlException? outcome;
+            try
+            {
+                await _client.Proxies.RefreshAsync(force: false, _disposed.Token);
+                outcome = await RunCallAsync(_client.Proxies.Route(Log));
+            }
+            catch (DlException e) when (e.IsRetryable)
+            {
+                outcome = e; // no proxy known or reachable yet: wait and try again, within the budget
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Never leave writes waiting on a pump that died.
+                FailAll(e as DlException ?? new DlException(StatusCode.Unexpected, $"The write stream of log '{Log}' failed: {e.Message}", e), first: null);
+                continue;
+            }
+
             if (outcome is null)
             {
                 retry = new DistributedLogClient.RetryState(_client.Options);
@@ -145,6 +160,11 @@ public sealed class LogWriteStream : IAsyncDisposable
                 var again = new Queue<PendingRecord>(_inFlight.Concat(_unsent));
                 _inFlight.Clear();
                 _unsent = again;
+            }
+
+            if (outcome is OwnershipMovedException && retry.Redirects++ < 2)
+            {
+                continue; // the owner is known now: go there at once
             }
 
             if (!await retry.BackoffAsync(CancellationToken.None))

@@ -119,6 +119,11 @@ public sealed class ProxyClusterTests(ITestOutputHelper output)
         var viaMetadata = await discovered.WriteAsync("one-order", Bytes("discovered"));
         Assert.Equal(cluster.Proxies.Select(p => p.Endpoint).Order(StringComparer.Ordinal), discovered.KnownProxies);
         Assert.True(viaMetadata.Dlsn > records[^1].Dlsn);
+
+        // A write stream as a fresh client's first request also finds the proxies through the metadata store.
+        await using var streaming = DistributedLogClient.Create(new DistributedLogClientOptions { MetadataUri = cluster.MetadataUri });
+        await using var stream = streaming.OpenWriteStream("one-order");
+        Assert.True((await stream.WriteAsync(Bytes("streamed after discovery"))).Dlsn > viaMetadata.Dlsn);
     }
 
     [Fact]
