@@ -314,6 +314,15 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
                 : new DlException(StatusCode.Timeout, $"Proxy {endpoint} did not answer within {_options.CallTimeout.TotalSeconds:0.###} s.");
         }
 
+        if (e.StatusCode is global::Grpc.Core.StatusCode.ResourceExhausted or global::Grpc.Core.StatusCode.InvalidArgument
+            or global::Grpc.Core.StatusCode.Unimplemented or global::Grpc.Core.StatusCode.PermissionDenied or global::Grpc.Core.StatusCode.Unauthenticated)
+        {
+            // The proxy is up and refused the call itself (e.g. a message over its size limit): a client error, not a
+            // reason to avoid the proxy. Nothing was executed.
+            return DlExceptions.FromStatus(e.StatusCode == global::Grpc.Core.StatusCode.ResourceExhausted ? StatusCode.TooLargeRecord : StatusCode.BadRequest,
+                $"Proxy {endpoint} refused the request: {e.Status.Detail}");
+        }
+
         _proxies.MarkDown(endpoint);
         _proxies.ForgetOwner(log);
         bool notSent = IsConnectFailure(e);

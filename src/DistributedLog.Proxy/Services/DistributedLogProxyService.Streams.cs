@@ -281,9 +281,19 @@ internal sealed partial class DistributedLogProxyService
                     }
 
                     var response = new ReadResponse();
+                    long responseBytes = 0;
                     bool atEnd = false;
                     foreach (var record in batch)
                     {
+                        if (responseBytes + record.Payload.Length > MaxReadResponseBytes && response.Records.Count > 0)
+                        {
+                            // Keep each message well under the gRPC message size limit (records are up to 1 MiB).
+                            await responses.WriteAsync(response, ct);
+                            response = new ReadResponse();
+                            responseBytes = 0;
+                        }
+
+                        responseBytes += record.Payload.Length;
                         response.Records.Add(new ReadRecord
                         {
                             Dlsn = record.Dlsn.ToWire(),

@@ -40,6 +40,9 @@ internal sealed partial class DistributedLogProxyService(
     /// <summary>Most records packed into one read response.</summary>
     private const int MaxRecordsPerReadResponse = 1000;
 
+    /// <summary>Most payload bytes packed into one read response (a single larger record goes alone).</summary>
+    private const int MaxReadResponseBytes = 4 << 20;
+
     public override Task<WriteResponse> Write(WriteRequest request, ServerCallContext context) =>
         Guard("write", context, async ct =>
         {

@@ -139,6 +139,36 @@ public sealed class ProxyServiceTests
     }
 
     [Fact]
+    public async Task LargeRecordsAreReadBackAcrossSeveralMessagesAndAnOversizedRequestIsAClientError()
+    {
+        await using var proxies = await InProcessProxies.StartAsync();
+        var client = proxies.Client(discover: true, proxies.A.Endpoint);
+        await client.CreateLogAsync("large");
+        var payloads = Enumerable.Range(0, 24).Select(i => Enumerable.Repeat((byte)i, 900 * 1024).ToArray()).ToList();
+        await using (var stream = client.OpenWriteStream("large"))
+        {
+            foreach (var write in payloads.Select(p => stream.WriteAsync(p)).ToList())
+            {
+                await write;
+            }
+        }
+
+        // 21 MiB in all: more than one gRPC message may carry, so the proxy splits the read.
+        var records = await ReadAllAsync(client, "large");
+        Assert.Equal(payloads.Count, records.Count);
+        for (int i = 0; i < payloads.Count; i++)
+        {
+            Assert.True(payloads[i].AsSpan().SequenceEqual(records[i].Payload.Span), $"record {i} differs");
+        }
+
+        // One bulk request over the proxy's message limit is refused as too large; the proxy is not taken for down.
+        await Assert.ThrowsAsync<LogRecordTooLongException>(() =>
+            client.WriteBulkAsync("large", [.. payloads.Select((p, i) => new LogRecord(records[^1].TxId + 1 + i, p))]));
+        Assert.Equal(2, client.KnownProxies.Count);
+        await client.WriteAsync("large", Payload("after"));
+    }
+
+    [Fact]
     public async Task AFailedStreamedRecordCancelsTheRestAndTheNextWriteStartsAFreshStream()
     {
         await using var proxies = await InProcessProxies.StartAsync();
