@@ -212,10 +212,9 @@ internal sealed partial class DistributedLogProxyService
         {
             var log = ns.OpenLog(request.Log);
             LogRecordWithDlsn? last = null;
+            await MakeAcknowledgedVisibleAsync(log, ct);
             if (!request.Follow)
             {
-                await MakeAcknowledgedVisibleAsync(log, ct);
-
                 try
                 {
                     last = await log.GetLastRecordAsync(ct);
