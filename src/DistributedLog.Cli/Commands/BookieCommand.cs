@@ -73,20 +73,11 @@ internal static class BookieCommand
                 stop.Cancel();
             });
             await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
-            if (result.GetValue(json))
+            ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory})", w =>
             {
-                using var stdout = Console.OpenStandardOutput();
-                ClientOptions.WriteJsonLine(stdout, w =>
-                {
-                    w.WriteString("status", "ready");
-                    w.WriteString("bookie", bookie.BookieId);
-                    w.WriteString("data", options.DataDirectory);
-                });
-            }
-            else
-            {
-                Console.WriteLine($"bookie {bookie.BookieId} ready (data {options.DataDirectory})");
-            }
+                w.WriteString("bookie", bookie.BookieId);
+                w.WriteString("data", options.DataDirectory);
+            });
 
             try
             {

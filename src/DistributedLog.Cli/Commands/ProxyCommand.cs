@@ -77,25 +77,16 @@ internal static class ProxyCommand
             using (sigterm)
             {
                 await using var proxy = await ProxyHost.StartAsync(options, result.GetValue(metadata)!, loggerFactory, stop.Token);
-                if (result.GetValue(json))
-                {
-                    using var stdout = Console.OpenStandardOutput();
-                    ClientOptions.WriteJsonLine(stdout, w =>
+                ServerRun.PrintReady(result.GetValue(json),
+                    $"proxy {proxy.Endpoint} ready (namespace {options.Namespace}, metrics {(proxy.AdminEndpoint is { } admin ? admin + "/metrics" : "off")})", w =>
                     {
-                        w.WriteString("status", "ready");
                         w.WriteString("endpoint", proxy.Endpoint);
                         w.WriteString("namespace", options.Namespace);
-                        if (proxy.AdminEndpoint is { } admin)
+                        if (proxy.AdminEndpoint is { } metrics)
                         {
-                            w.WriteString("metrics", admin + "/metrics");
+                            w.WriteString("metrics", metrics + "/metrics");
                         }
                     });
-                }
-                else
-                {
-                    Console.WriteLine($"proxy {proxy.Endpoint} ready (namespace {options.Namespace}, metrics {(proxy.AdminEndpoint is { } admin ? admin + "/metrics" : "off")})");
-                }
-
                 await ServerRun.WaitAsync(stop.Token);
                 Console.WriteLine($"proxy {proxy.Endpoint} stopping");
             }

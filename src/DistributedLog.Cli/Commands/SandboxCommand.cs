@@ -29,12 +29,10 @@ internal static class SandboxCommand
             using (sigterm)
             {
                 await using var sandbox = await SandboxHost.StartAsync(result.GetValue(data)!.FullName, result.GetValue(port), result.GetValue(bookies), loggerFactory, stop.Token);
-                if (result.GetValue(json))
-                {
-                    using var stdout = Console.OpenStandardOutput();
-                    ClientOptions.WriteJsonLine(stdout, w =>
+                ServerRun.PrintReady(result.GetValue(json),
+                    $"dlog sandbox ready: proxy {sandbox.Proxy.Endpoint}, {sandbox.BookieIds.Count} bookies, metrics {sandbox.Proxy.AdminEndpoint}/metrics, data {sandbox.DataDirectory}",
+                    w =>
                     {
-                        w.WriteString("status", "ready");
                         w.WriteString("endpoint", sandbox.Proxy.Endpoint);
                         w.WriteString("metrics", sandbox.Proxy.AdminEndpoint + "/metrics");
                         w.WriteString("data", sandbox.DataDirectory);
@@ -46,12 +44,6 @@ internal static class SandboxCommand
 
                         w.WriteEndArray();
                     });
-                }
-                else
-                {
-                    Console.WriteLine($"dlog sandbox ready: proxy {sandbox.Proxy.Endpoint}, {sandbox.BookieIds.Count} bookies, metrics {sandbox.Proxy.AdminEndpoint}/metrics, data {sandbox.DataDirectory}");
-                }
-
                 await ServerRun.WaitAsync(stop.Token);
                 Console.WriteLine("dlog sandbox stopping");
             }

@@ -36,6 +36,26 @@ internal static class ServerRun
         return (stop, sigterm);
     }
 
+    /// <summary>
+    /// Prints the one line that says the server serves: <paramref name="text"/> (which contains "ready"), or with
+    /// <paramref name="json"/> an object <c>{"status": "ready", …}</c> with the fields <paramref name="fields"/> writes.
+    /// </summary>
+    public static void PrintReady(bool json, string text, Action<System.Text.Json.Utf8JsonWriter> fields)
+    {
+        if (!json)
+        {
+            Console.WriteLine(text);
+            return;
+        }
+
+        using var stdout = Console.OpenStandardOutput();
+        ClientOptions.WriteJsonLine(stdout, w =>
+        {
+            w.WriteString("status", "ready");
+            fields(w);
+        });
+    }
+
     /// <summary>Waits until the stop token fires.</summary>
     public static async Task WaitAsync(CancellationToken stop)
     {
