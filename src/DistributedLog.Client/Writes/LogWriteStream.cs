@@ -230,8 +230,8 @@ public sealed class LogWriteStream : IAsyncDisposable
                     }
 
                     Acknowledge(response);
-                    acknowledged += response.Dlsns.Count;
-                    if (acknowledged == response.Dlsns.Count)
+                    acknowledged += response.Txids.Count;
+                    if (acknowledged == response.Txids.Count)
                     {
                         _client.Proxies.SetOwner(Log, endpoint);
                     }
@@ -335,17 +335,25 @@ public sealed class LogWriteStream : IAsyncDisposable
 
     private void Acknowledge(WriteStreamResponse response)
     {
-        var done = new List<(PendingRecord Record, LogWriteResult Result)>(response.Dlsns.Count);
+        int count = response.Txids.Count;
+        if (response.LogSegmentSequenceNos.Count != count || response.EntryIds.Count != count || response.SlotIds.Count != count)
+        {
+            throw new DlException(StatusCode.ProtocolError,
+                $"The proxy acknowledged {count} records of log '{Log}' with {response.LogSegmentSequenceNos.Count}/{response.EntryIds.Count}/{response.SlotIds.Count} DLSN parts.");
+        }
+
+        var done = new List<(PendingRecord Record, LogWriteResult Result)>(count);
         lock (_gate)
         {
-            for (int i = 0; i < response.Dlsns.Count; i++)
+            for (int i = 0; i < count; i++)
             {
                 if (!_inFlight.TryDequeue(out var record))
                 {
                     break;
                 }
 
-                done.Add((record, new LogWriteResult(response.Dlsns[i].ToCore("dlsn"), i < response.Txids.Count ? response.Txids[i] : -1)));
+                var dlsn = new CoreDlsn(response.LogSegmentSequenceNos[i], response.EntryIds[i], response.SlotIds[i]);
+                done.Add((record, new LogWriteResult(dlsn, response.Txids[i])));
             }
 
             WakeLocked(); // room for more in flight

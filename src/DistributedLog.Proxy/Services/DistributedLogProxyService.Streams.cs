@@ -115,9 +115,9 @@ internal sealed partial class DistributedLogProxyService
         {
             while (await pending.WaitToReadAsync())
             {
-                while (response.Dlsns.Count < MaxAcksPerResponse && pending.TryPeek(out var next))
+                while (response.Txids.Count < MaxAcksPerResponse && pending.TryPeek(out var next))
                 {
-                    if (!next.Write.IsCompleted && response.Dlsns.Count > 0)
+                    if (!next.Write.IsCompleted && response.Txids.Count > 0)
                     {
                         break; // send what is acknowledged before waiting for more
                     }
@@ -143,13 +143,15 @@ internal sealed partial class DistributedLogProxyService
                         return;
                     }
 
-                    response.Dlsns.Add(dlsn.ToWire());
+                    response.LogSegmentSequenceNos.Add(dlsn.LogSegmentSequenceNo);
+                    response.EntryIds.Add(dlsn.EntryId);
+                    response.SlotIds.Add(dlsn.SlotId);
                     response.Txids.Add(next.TxId);
                     bytes += next.Bytes;
                     index++;
                 }
 
-                if (response.Dlsns.Count > 0)
+                if (response.Txids.Count > 0)
                 {
                     await SendAsync(responses, response, bytes, stop.Token);
                     response = new WriteStreamResponse { FirstIndex = index };
@@ -192,13 +194,13 @@ internal sealed partial class DistributedLogProxyService
 
     private async Task SendAsync(IServerStreamWriter<WriteStreamResponse> responses, WriteStreamResponse response, long bytes, CancellationToken ct)
     {
-        if (response.Dlsns.Count == 0)
+        if (response.Txids.Count == 0)
         {
             return;
         }
 
         await responses.WriteAsync(response, ct);
-        metrics.Written(response.Dlsns.Count, bytes);
+        metrics.Written(response.Txids.Count, bytes);
     }
 
     /// <summary>

@@ -48,8 +48,8 @@ internal sealed class LogSegmentWriter
         StartSequenceId = startSequenceId;
         _options = options;
         CreatedAt = options.TimeProvider.GetUtcNow();
-        _flushTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnFlushTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _commitTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnCommitTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _flushTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnTimer(commit: false), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _commitTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnTimer(commit: true), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public long Lssn { get; }
@@ -229,6 +229,29 @@ internal sealed class LogSegmentWriter
             _flushTimer.Dispose();
             _commitTimer.Dispose();
             FailLocked(error);
+        }
+    }
+
+    /// <summary>A timer callback must never throw (it would end the process): an unexpected error fails the segment instead.</summary>
+    private void OnTimer(bool commit)
+    {
+        try
+        {
+            if (commit)
+            {
+                OnCommitTimer();
+            }
+            else
+            {
+                OnFlushTimer();
+            }
+        }
+        catch (Exception e)
+        {
+            lock (_gate)
+            {
+                FailLocked(e);
+            }
         }
     }
 
