@@ -29,7 +29,9 @@ passed=0; failed=0; skipped=0
 log=$(mktemp)
 for project in tests/*/*.Tests.csproj; do
   echo "-- $project"
-  dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=1
+  # A hung test becomes a failure naming it (with a dump under TestResults/), not a stalled run.
+  dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=minimal" \
+    --blame-hang --blame-hang-timeout 10m 2>&1 | tee "$log" || status=1
   # "Passed!  - Failed:     0, Passed:    73, Skipped:     0, Total: ..." (or "Failed!  - ...")
   line=$(grep -E '(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+, +Skipped: +[0-9]+' "$log" | tail -n 1 || true)
   if [ -z "$line" ]; then
