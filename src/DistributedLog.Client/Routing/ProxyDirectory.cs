@@ -133,8 +133,8 @@ internal sealed class ProxyDirectory : IAsyncDisposable
     {
         _store ??= await MetadataStores.OpenAsync(_options.MetadataUri!, cancellationToken: cancellationToken);
 
-        // The key layout of NamespaceLayout.ProxiesPrefix (dl/<ns>/proxies/<endpoint>, value = endpoint).
-        var listing = await _store.ListAsync($"dl/{_options.Namespace}/proxies/", cancellationToken);
+        // The proxies' lease-bound registrations: dl/<ns>/proxies/<endpoint>, value = endpoint.
+        var listing = await _store.ListAsync(new Namespaces.NamespaceLayout(_options.Namespace).ProxiesPrefix, cancellationToken);
         return [.. listing.Select(v => Encoding.UTF8.GetString(v.Value.Span))];
     }
 

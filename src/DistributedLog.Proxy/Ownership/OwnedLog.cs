@@ -25,7 +25,8 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
 
     /// <summary>
     /// The core record of a wire record: the payload's checksum verified when one is sent, the txid assigned when
-    /// none is (DistributedLog's TimeSequencer: the wall clock in milliseconds, never below the last txid + 1).
+    /// none is (DistributedLog's TimeSequencer: the wall clock in milliseconds, never below the last txid + 1). The
+    /// record's own constructor checks the txid and the size.
     /// </summary>
     /// <exception cref="ChecksumFailedException">The payload does not match its CRC32C.</exception>
     /// <exception cref="LogRecordTooLongException">The payload is over the maximum record size.</exception>
@@ -39,41 +40,26 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
                 $"The payload of a record for log '{Name}' does not match its CRC32C ({wire.Crc32C:x8}); it was corrupted on the way and is not written.");
         }
 
-        if (payload.Length > LogRecord.MaxPayloadSize)
-        {
-            throw new LogRecordTooLongException(
-                $"A record of {payload.Length} bytes for log '{Name}' is over the maximum payload size ({LogRecord.MaxPayloadSize} bytes).");
-        }
-
-        long txId;
         if (wire.HasTxid)
         {
-            txId = wire.Txid;
-            if (txId < 0 || txId == LogRecord.EndOfStreamTxId)
-            {
-                throw new TransactionIdOutOfOrderException(
-                    $"Txid {txId} is not allowed: txids are non-negative and {LogRecord.EndOfStreamTxId} is reserved for end of stream.");
-            }
-
+            var given = new LogRecord(wire.Txid, payload);
             long seen;
             do
             {
                 seen = Volatile.Read(ref _lastTxId);
             }
-            while (txId > seen && Interlocked.CompareExchange(ref _lastTxId, txId, seen) != seen);
+            while (given.TxId > seen && Interlocked.CompareExchange(ref _lastTxId, given.TxId, seen) != seen);
+            return given;
         }
-        else
+
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        long txId, last;
+        do
         {
-            long now = time.GetUtcNow().ToUnixTimeMilliseconds();
-            long seen;
-            do
-            {
-                seen = Volatile.Read(ref _lastTxId);
-                txId = Math.Max(seen + 1, now);
-            }
-            while (Interlocked.CompareExchange(ref _lastTxId, txId, seen) != seen);
+            last = Volatile.Read(ref _lastTxId);
+            txId = Math.Max(last + 1, now);
         }
-
+        while (Interlocked.CompareExchange(ref _lastTxId, txId, last) != last);
         return new LogRecord(txId, payload);
     }
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using DistributedLog.Ledgers;
 using DistributedLog.Metadata;
@@ -392,8 +391,6 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     }
 
     private static string WriterId() => $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
-
-    private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
 
     private static byte[] Serialize(LogSegmentMetadata segment) => JsonSerializer.SerializeToUtf8Bytes(segment, LogMetadataJson.Default.LogSegmentMetadata);
 
