@@ -6,15 +6,21 @@ cd "$(dirname "$0")"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-echo "== etcd"
-# The metadata tests run a real etcd (Debian package etcd-server); install it when missing.
-if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+echo "== system packages"
+# Real servers and tools the tests use, from Debian: etcd (metadata tests, chaos runs), spin (the replication
+# protocol's model check), nftables (dropped-packet partitions in chaos runs). Installed when missing.
+need=()
+command -v etcd >/dev/null 2>&1 || [ -x /usr/bin/etcd ] || need+=(etcd-server)
+command -v spin >/dev/null 2>&1 || need+=(spin)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 etcd --version | head -n 1 || true
+spin -V || true
 
 echo "== build"
 dotnet build DistributedLog.sln -c Release -nologo -clp:ErrorsOnly
