@@ -17,6 +17,7 @@ var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log s
     LogCommands.Truncate(),
     bench,
     AppendCommand.Create(),
+    ChaosCommand.Create(),
 };
 
 return await root.Parse(args).InvokeAsync();
