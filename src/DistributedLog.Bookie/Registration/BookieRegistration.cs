@@ -232,9 +232,10 @@ public sealed class BookieRegistration : IAsyncDisposable
             {
                 await _lease.RevokeAsync();
             }
-            catch (DlException e)
+            catch (Exception e) when (e is DlException or OperationCanceledException or ObjectDisposedException)
             {
-                _logger.LogWarning("Unregistering bookie {Bookie} failed: {Error}", _bookie.Id, e.Message);
+                // The store is unreachable (or already closed): the lease expires by itself within its TTL.
+                _logger.LogWarning("Unregistering bookie {Bookie} failed: {Error}; its registration expires within {Ttl}", _bookie.Id, e.Message, _ttl);
             }
 
             await _lease.DisposeAsync();

@@ -129,7 +129,7 @@ internal sealed class ProxyRegistration : IAsyncDisposable
             {
                 await lease.RevokeAsync();
             }
-            catch (Protocol.Errors.DlException)
+            catch (Exception e) when (e is Protocol.Errors.DlException or OperationCanceledException or ObjectDisposedException)
             {
                 // Unreachable store: the lease expires by itself.
             }
