@@ -96,6 +96,8 @@ public sealed partial class Bookie
                 {
                     _logger.LogInformation("Bookie {Bookie} has {Free} bytes free again", Id, free);
                 }
+
+                RaiseStateChanged();
             }
         }
         catch (IOException e)

@@ -73,6 +73,9 @@ public sealed partial class Bookie : IAsyncDisposable
     /// <summary>Whether the bookie accepts adds or only reads.</summary>
     public BookieState State => _readOnlyReason is null && !_diskFull ? BookieState.Writable : BookieState.ReadOnly;
 
+    /// <summary>Raised (on any thread) after <see cref="State"/> may have changed: the bookie turned read-only or writable again.</summary>
+    public event Action? StateChanged;
+
     /// <summary>Why the bookie is read-only, or null.</summary>
     public string? ReadOnlyReason => _readOnlyReason ?? (_diskFull ? "free disk space is below the minimum" : null);
 
@@ -466,6 +469,19 @@ public sealed partial class Bookie : IAsyncDisposable
         {
             _readOnlyReason = reason;
             _logger.LogError("Bookie {Bookie} is now read-only: {Reason}", Id, reason);
+            RaiseStateChanged();
+        }
+    }
+
+    private void RaiseStateChanged()
+    {
+        try
+        {
+            StateChanged?.Invoke();
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "A state-change handler of bookie {Bookie} failed", Id);
         }
     }
 

@@ -20,4 +20,11 @@ var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log s
     ChaosCommand.Create(),
 };
 
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+// The server commands (bookie, proxy, sandbox) handle SIGINT and SIGTERM themselves (ServerRun.StopSignal) and shut down
+// cleanly however long that takes; System.CommandLine's own handler would end them with 143 after 2 s mid-shutdown and
+// throws from the signal handler on a second signal. Client commands keep its Ctrl+C cancellation.
+var invocation = ServerRun.IsServerCommand(parsed.CommandResult.Command.Name)
+    ? new InvocationConfiguration { ProcessTerminationTimeout = null }
+    : new InvocationConfiguration();
+return await parsed.InvokeAsync(invocation);

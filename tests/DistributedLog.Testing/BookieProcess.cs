@@ -45,8 +45,8 @@ public sealed class BookieProcess : IAsyncDisposable
     /// <summary>SIGKILL: the process dies at once, with no chance to flush anything.</summary>
     public Task KillAsync() => _process.KillAsync();
 
-    /// <summary>SIGTERM and wait for a clean exit.</summary>
-    public Task<int> StopAsync() => _process.StopAsync();
+    /// <summary>SIGTERM (<paramref name="signals"/> times in a row) and wait for the exit; returns the exit code.</summary>
+    public Task<int> StopAsync(int signals = 1) => _process.StopAsync(signals: signals);
 
     /// <summary>SIGKILL, then delete every byte of the bookie's data, as a replaced or wiped disk would.</summary>
     public async Task WipeAsync()

@@ -108,16 +108,17 @@ public sealed class DlogServerProcess(string name, IReadOnlyList<string> argumen
         _process = null;
     }
 
-    /// <summary>SIGTERM and wait for the process to exit; returns its exit code.</summary>
-    public async Task<int> StopAsync(TimeSpan? timeout = null)
+    /// <summary>SIGTERM (<paramref name="signals"/> times in a row) and wait for the process to exit; returns its exit code.</summary>
+    public async Task<int> StopAsync(TimeSpan? timeout = null, int signals = 1)
     {
         if (_process is null)
         {
             return 0;
         }
 
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        for (int i = 0; i < signals && !_process.HasExited; i++)
         {
+            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
             await kill.WaitForExitAsync();
         }
 

@@ -90,6 +90,22 @@ public sealed class EtcdServer : IAsyncLifetime
         _process = null;
     }
 
+    /// <summary>SIGSTOP: etcd freezes (a stuck disk, a long GC) with its sockets open; clients see silence, not refusals.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        if (_process is null || _process.HasExited)
+            throw new InvalidOperationException("etcd is not running.");
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        if (kill.ExitCode != 0)
+            throw new InvalidOperationException($"kill -{signal} {_process.Id} failed with {kill.ExitCode}.");
+    }
+
     /// <summary>Starts etcd again on the same ports and data directory.</summary>
     public Task RestartAsync()
     {

@@ -8,8 +8,10 @@ namespace DistributedLog.Bookie.Registration;
 
 /// <summary>
 /// Registers a running bookie in the metadata store: validates (or creates) its cookie, then publishes
-/// <c>bookies/available/&lt;id&gt;</c> under a lease it keeps alive. If the bookie dies, the lease expires and clients stop
-/// placing new ledgers on it. If the lease is lost while the bookie lives, it registers again.
+/// <c>bookies/available/&lt;id&gt;</c> (a <see cref="BookieRegistrationInfo"/> carrying its state, writable or read-only)
+/// under a lease it keeps alive. If the bookie dies, the lease expires and clients stop placing new ledgers on it. If the
+/// lease is lost while the bookie lives, it registers again, retrying until it succeeds; each change of its state is
+/// published, so clients place new ledgers only on writable bookies.
 /// </summary>
 public sealed class BookieRegistration : IAsyncDisposable
 {
@@ -18,7 +20,10 @@ public sealed class BookieRegistration : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeSpan _ttl;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _stateChanged = new(0, 1);
+    private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private ILease? _lease;
+    private string? _published;
     private Task _loop = Task.CompletedTask;
 
     private BookieRegistration(IMetadataStore store, Bookie bookie, TimeSpan ttl, ILogger logger)
@@ -27,6 +32,7 @@ public sealed class BookieRegistration : IAsyncDisposable
         _bookie = bookie;
         _ttl = ttl;
         _logger = logger;
+        _bookie.StateChanged += OnStateChanged;
     }
 
     /// <summary>Checks the cookie and registers the bookie.</summary>
@@ -96,45 +102,119 @@ public sealed class BookieRegistration : IAsyncDisposable
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
         var lease = await _store.GrantLeaseAsync(_ttl, cancellationToken);
-        var info = new BookieRegistrationInfo(_bookie.Id, _bookie.State == BookieState.Writable ? "writable" : "readonly", DateTimeOffset.UtcNow);
-        await _store.PutAsync(BookieKeys.Available(_bookie.Id), JsonSerializer.SerializeToUtf8Bytes(info, BookieCookieJson.Default.BookieRegistrationInfo),
-            lease.Id, cancellationToken);
+        try
+        {
+            await PublishAsync(lease, cancellationToken);
+        }
+        catch
+        {
+            // Stops its keep-alive; the lease expires by itself (revoking needs the store that just failed).
+            await lease.DisposeAsync();
+            throw;
+        }
+
         var old = Interlocked.Exchange(ref _lease, lease);
         if (old is not null)
         {
             await old.DisposeAsync();
         }
 
-        _logger.LogInformation("Bookie {Bookie} registered (lease {Lease}, ttl {Ttl})", _bookie.Id, lease.Id, lease.Ttl);
+        _logger.LogInformation("Bookie {Bookie} registered as {State} (lease {Lease}, ttl {Ttl})", _bookie.Id, _published, lease.Id, lease.Ttl);
     }
 
+    /// <summary>Writes the registration (with the bookie's current state) under <paramref name="lease"/>.</summary>
+    private async Task PublishAsync(ILease lease, CancellationToken cancellationToken)
+    {
+        string state = _bookie.State == BookieState.Writable ? BookieRegistrationInfo.Writable : BookieRegistrationInfo.ReadOnly;
+        var info = new BookieRegistrationInfo(_bookie.Id, state, _startedAt);
+        await _store.PutAsync(BookieKeys.Available(_bookie.Id), JsonSerializer.SerializeToUtf8Bytes(info, BookieCookieJson.Default.BookieRegistrationInfo),
+            lease.Id, cancellationToken);
+        _published = state;
+    }
+
+    /// <summary>
+    /// Keeps the registration current until disposed: publishes each change of the bookie's state (writable ↔ read-only)
+    /// under the same lease, and registers again under a new lease whenever the lease is lost (etcd stalled or was
+    /// unreachable for longer than the TTL). A failed attempt, whatever the error, is logged and retried with back-off
+    /// (doubling from 0.5 s up to 10 s) until it succeeds.
+    /// </summary>
     private async Task KeepRegisteredAsync()
     {
+        bool needLease = false;
         while (!_stopping.IsCancellationRequested)
         {
-            try
+            if (!needLease)
             {
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, _lease!.Lost);
-                await Task.Delay(Timeout.Infinite, linked.Token);
-            }
-            catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
-            {
-                _logger.LogWarning("Bookie {Bookie} lost its registration lease; registering again", _bookie.Id);
-                while (!_stopping.IsCancellationRequested)
+                try
                 {
+                    using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, _lease!.Lost);
+                    await _stateChanged.WaitAsync(linked.Token);
+                }
+                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (OperationCanceledException)
+                {
+                    _logger.LogWarning("Bookie {Bookie} lost its registration lease; registering again", _bookie.Id);
+                    needLease = true;
+                }
+            }
+
+            for (int attempt = 1; !_stopping.IsCancellationRequested; attempt++)
+            {
+                try
+                {
+                    if (needLease || _lease!.Lost.IsCancellationRequested)
+                    {
+                        needLease = true;
+                        await RegisterAsync(_stopping.Token);
+                        needLease = false;
+                    }
+                    else if (CurrentState != _published)
+                    {
+                        await PublishAsync(_lease, _stopping.Token);
+                        _logger.LogInformation("Bookie {Bookie} announced itself as {State}", _bookie.Id, _published);
+                    }
+
+                    break;
+                }
+                catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e)
+                {
+                    TimeSpan delay = RetryDelay(attempt);
+                    _logger.LogWarning("{What} bookie {Bookie} failed (attempt {Attempt}: {Error}); retrying in {Delay} s",
+                        needLease ? "Registering" : "Announcing the state of", _bookie.Id, attempt, e.Message, delay.TotalSeconds);
                     try
                     {
-                        await RegisterAsync(_stopping.Token);
-                        break;
+                        await Task.Delay(delay, _stopping.Token);
                     }
-                    catch (DlException e)
+                    catch (OperationCanceledException)
                     {
-                        _logger.LogWarning("Registering bookie {Bookie} failed: {Error}; retrying", _bookie.Id, e.Message);
-                        await Task.Delay(TimeSpan.FromSeconds(1), _stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+                        return;
                     }
                 }
             }
-            catch (OperationCanceledException)
+        }
+    }
+
+    private string CurrentState => _bookie.State == BookieState.Writable ? BookieRegistrationInfo.Writable : BookieRegistrationInfo.ReadOnly;
+
+    /// <summary>Wait before registration attempt <paramref name="attempt"/> (from 1) is repeated: 0.5 s doubling, at most 10 s.</summary>
+    internal static TimeSpan RetryDelay(int attempt) => TimeSpan.FromMilliseconds(Math.Min(10_000, 500 * Math.Pow(2, Math.Min(attempt - 1, 10))));
+
+    private void OnStateChanged()
+    {
+        if (_stateChanged.CurrentCount == 0)
+        {
+            try
+            {
+                _stateChanged.Release();
+            }
+            catch (Exception e) when (e is SemaphoreFullException or ObjectDisposedException)
             {
             }
         }
@@ -143,6 +223,7 @@ public sealed class BookieRegistration : IAsyncDisposable
     /// <summary>Unregisters (revokes the lease, so clients see the bookie gone at once).</summary>
     public async ValueTask DisposeAsync()
     {
+        _bookie.StateChanged -= OnStateChanged;
         await _stopping.CancelAsync();
         await _loop;
         if (_lease is not null)
@@ -151,14 +232,16 @@ public sealed class BookieRegistration : IAsyncDisposable
             {
                 await _lease.RevokeAsync();
             }
-            catch (DlException e)
+            catch (Exception e) when (e is DlException or OperationCanceledException or ObjectDisposedException)
             {
-                _logger.LogWarning("Unregistering bookie {Bookie} failed: {Error}", _bookie.Id, e.Message);
+                // The store is unreachable (or already closed): the lease expires by itself within its TTL.
+                _logger.LogWarning("Unregistering bookie {Bookie} failed: {Error}; its registration expires within {Ttl}", _bookie.Id, e.Message, _ttl);
             }
 
             await _lease.DisposeAsync();
         }
 
         _stopping.Dispose();
+        _stateChanged.Dispose();
     }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using DistributedLog.Bookie.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -31,14 +30,7 @@ internal static class BookieCommand
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
-            using var loggerFactory = LoggerFactory.Create(b => b
-                .SetMinimumLevel(result.GetValue(logLevel))
-                .AddSimpleConsole(o =>
-                {
-                    o.SingleLine = true;
-                    o.TimestampFormat = "HH:mm:ss.fff ";
-                })
-                .AddFilter("DistributedLog", result.GetValue(logLevel)));
+            using var loggerFactory = ServerRun.Logging(result.GetValue(logLevel));
             double flushSeconds = result.GetValue(flush);
             if (flushSeconds <= 0)
             {
@@ -66,28 +58,21 @@ internal static class BookieCommand
                 MetadataUri = result.GetValue(metadata),
             };
 
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+            // The guarded stop signal: a SIGTERM that arrives while (or after) the bookie stops must not throw from the handler.
+            var (stop, sigterm) = ServerRun.StopSignal(cancellationToken);
+            using (stop)
+            using (sigterm)
             {
-                ctx.Cancel = true;
-                stop.Cancel();
-            });
-            await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
-            ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory})", w =>
-            {
-                w.WriteString("bookie", bookie.BookieId);
-                w.WriteString("data", options.DataDirectory);
-            });
-
-            try
-            {
-                await Task.Delay(Timeout.Infinite, stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
+                await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
+                ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory})", w =>
+                {
+                    w.WriteString("bookie", bookie.BookieId);
+                    w.WriteString("data", options.DataDirectory);
+                });
+                await ServerRun.WaitAsync(stop.Token);
+                Console.WriteLine($"bookie {bookie.BookieId} stopping");
             }
 
-            Console.WriteLine($"bookie {bookie.BookieId} stopping");
             return 0;
         }));
         return command;

@@ -17,11 +17,18 @@ internal static class ServerRun
         .AddFilter("Microsoft", LogLevel.Warning)
         .AddFilter("Grpc", LogLevel.Warning));
 
-    /// <summary>A token cancelled by SIGTERM or by <paramref name="cancellationToken"/> (SIGINT).</summary>
+    /// <summary>Whether <paramref name="commandName"/> names a server command, which handles its own stop signals.</summary>
+    public static bool IsServerCommand(string commandName) => commandName is "bookie" or "proxy" or "sandbox";
+
+    /// <summary>
+    /// A token cancelled by SIGTERM, SIGINT or <paramref name="cancellationToken"/>. The handlers never throw (a signal
+    /// that arrives while or after the server stops is ignored) and keep the runtime from terminating the process, so the
+    /// server stops cleanly and exits 0. Dispose the registration before the token source.
+    /// </summary>
     public static (CancellationTokenSource Stop, IDisposable Registration) StopSignal(CancellationToken cancellationToken)
     {
         var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+        void OnSignal(PosixSignalContext ctx)
         {
             ctx.Cancel = true;
             try
@@ -30,10 +37,38 @@ internal static class ServerRun
             }
             catch (ObjectDisposedException)
             {
-                // Already stopping.
+                // Already stopped.
             }
-        });
-        return (stop, sigterm);
+            catch (AggregateException)
+            {
+                // A callback registered on the token failed; stopping goes on regardless.
+            }
+        }
+
+        var registrations = new Registrations(stop.Token,
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal));
+        return (stop, registrations);
+    }
+
+    /// <summary>
+    /// The signal registrations. Once a stop was requested they stay in place until the process exits, so a repeated
+    /// SIGTERM during the last moments of the shutdown is ignored instead of killing the process with 143.
+    /// </summary>
+    private sealed class Registrations(CancellationToken stopping, params IDisposable[] registrations) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            foreach (var registration in registrations)
+            {
+                registration.Dispose();
+            }
+        }
     }
 
     /// <summary>

@@ -7,8 +7,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DistributedLog.Ledgers.Metadata;
 
 /// <summary>
-/// The set of registered bookies, kept current by watching <c>bookies/available/</c> (watch first, then list, so no
-/// change is missed). Registrations are lease-bound: a bookie that dies disappears when its lease expires.
+/// The set of registered writable bookies, kept current by watching <c>bookies/available/</c> (watch first, then list, so
+/// no change is missed). Registrations are lease-bound: a bookie that dies disappears when its lease expires. A bookie
+/// that announces itself read-only (<see cref="BookieRegistrationInfo.ReadOnly"/>) is left out until it announces itself
+/// writable again; registrations without a state count as writable.
 /// </summary>
 public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
 {
@@ -18,6 +20,8 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
     private readonly object _changedGate = new();
     private ImmutableSortedSet<string> _bookies = ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal);
     private Task _loop = Task.CompletedTask;
+    private IMetadataWatch? _watch;
+    private long _listedRevision;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private MetadataBookieRegistry(IMetadataStore store, ILogger logger)
@@ -74,7 +78,10 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
         var set = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
         foreach (var item in listing)
         {
-            set.Add(item.Key[BookieKeys.AvailablePrefix.Length..]);
+            if (BookieRegistrationInfo.IsWritable(item.Value.Span))
+            {
+                set.Add(item.Key[BookieKeys.AvailablePrefix.Length..]);
+            }
         }
 
         Publish(set.ToImmutable());
@@ -98,33 +105,64 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
 
                         string bookie = change.Key[BookieKeys.AvailablePrefix.Length..];
                         var current = Volatile.Read(ref _bookies);
-                        Publish(change.Type == WatchEventType.Put ? current.Add(bookie) : current.Remove(bookie));
+                        bool writable = change.Type == WatchEventType.Put && BookieRegistrationInfo.IsWritable(change.Value.Span);
+                        Publish(writable ? current.Add(bookie) : current.Remove(bookie));
                     }
                 }
 
-                return;
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                throw new MetadataWatchLostException("the watch on bookie registrations ended");
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is Protocol.Errors.DlException or IOException)
+            catch (Exception e)
             {
                 _logger.LogWarning("Watching bookie registrations failed ({Error}); listing and watching again", e.Message);
-                try
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(500), _stopping.Token);
-                    watch = await _store.WatchAsync(BookieKeys.AvailablePrefix, isPrefix: true, _stopping.Token);
-                    listedRevision = await ReloadAsync(_stopping.Token);
-                }
-                catch (OperationCanceledException)
+                if (!await RewatchAsync())
                 {
                     return;
                 }
-                catch (Exception retry) when (retry is Protocol.Errors.DlException or IOException)
+
+                watch = _watch!;
+                listedRevision = _listedRevision;
+            }
+        }
+    }
+
+    /// <summary>Watches and lists again, retrying with back-off until it works; false once stopping.</summary>
+    private async Task<bool> RewatchAsync()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5_000, 250 * Math.Pow(2, Math.Min(attempt, 5)))), _stopping.Token);
+                _watch = await _store.WatchAsync(BookieKeys.AvailablePrefix, isPrefix: true, _stopping.Token);
+                try
                 {
-                    _logger.LogWarning("Re-watching bookie registrations failed: {Error}", retry.Message);
+                    _listedRevision = await ReloadAsync(_stopping.Token);
                 }
+                catch
+                {
+                    await _watch.DisposeAsync();
+                    throw;
+                }
+
+                return true;
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return false;
+            }
+            catch (Exception retry)
+            {
+                _logger.LogWarning("Re-watching bookie registrations failed (attempt {Attempt}: {Error}); retrying", attempt, retry.Message);
             }
         }
     }

@@ -31,8 +31,8 @@ namespace DistributedLog.Metadata.Etcd;
 /// when etcd says the lease is gone or when no renewal succeeded within the TTL.</para>
 /// <para><b>Watches</b> use the etcd Watch API, one stream each; a broken stream is re-created from the revision after
 /// the last one delivered, so outages delay events without losing them (unless etcd compacted that history).</para>
-/// <para><b>Failures</b>: gRPC <c>Unavailable</c>, <c>DeadlineExceeded</c>, <c>ResourceExhausted</c> and <c>Aborted</c>
-/// become <see cref="MetadataStoreUnavailableException"/> naming the endpoints and the operation. Reads, lease grants
+/// <para><b>Failures</b>: gRPC <c>Unavailable</c>, <c>DeadlineExceeded</c>, <c>ResourceExhausted</c>, <c>Aborted</c> and
+/// <c>Internal</c> errors of the client's HTTP/2 transport (an unanswered keep-alive ping while etcd is frozen) become <see cref="MetadataStoreUnavailableException"/> naming the endpoints and the operation. Reads, lease grants
 /// and revokes and watch creation are retried <see cref="MetadataStoreOptions.ReadRetries"/> times with back-off first;
 /// writes are never retried. Each request has a deadline of <see cref="MetadataStoreOptions.OperationTimeout"/>.</para>
 /// </remarks>
@@ -349,7 +349,7 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
                 using AsyncUnaryCall<TResponse> pending = call(this, request, callOptions);
                 return await pending.ResponseAsync;
             }
-            catch (RpcException e) when (idempotent && attempt < Options.ReadRetries && e.StatusCode == GrpcStatusCode.Unavailable
+            catch (RpcException e) when (idempotent && attempt < Options.ReadRetries && IsConnectionFailure(e)
                 && !cancellationToken.IsCancellationRequested && !IsDisposed)
             {
                 await Task.Delay(Backoff(attempt), Time, cancellationToken);
@@ -362,6 +362,13 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
             {
                 throw Translate(e, operation, key, write: !idempotent, leaseId);
             }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The channel throws OperationCanceledException (not RpcException) when the deadline passes: etcd is
+                // frozen or unreachable. That is a retryable outage, never a cancellation by the caller.
+                throw Translate(new RpcException(new Status(GrpcStatusCode.DeadlineExceeded, "deadline exceeded", e)),
+                    operation, key, write: !idempotent, leaseId);
+            }
         }
     }
 
@@ -372,6 +379,25 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         return TimeSpan.FromMilliseconds(Math.Min(milliseconds, Options.MaxReconnectBackoff.TotalMilliseconds));
     }
 
+    /// <summary>
+    /// Whether a failed call never got an answer from etcd because the connection failed: <c>Unavailable</c>, or
+    /// <c>Internal</c> raised by the client's own HTTP/2 transport (a keep-alive ping that etcd did not answer because it
+    /// is frozen, a reset connection). Such calls may be retried once etcd is reachable again.
+    /// </summary>
+    internal static bool IsConnectionFailure(RpcException e) =>
+        e.StatusCode == GrpcStatusCode.Unavailable
+        || (e.StatusCode == GrpcStatusCode.Internal && IsTransportError(e.Status.DebugException));
+
+    private static bool IsTransportError(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException or HttpProtocolException or IOException or System.Net.Sockets.SocketException)
+                return true;
+        }
+        return false;
+    }
+
     /// <summary>Turns a gRPC failure into a typed error naming the endpoints, the root and the operation.</summary>
     internal MetadataStoreException Translate(RpcException e, string operation, string? key, bool write, long leaseId = 0)
     {
@@ -379,6 +405,7 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         string store = $"etcd at {_endpointsText} (root '{RootPrefix}')";
         switch (e.StatusCode)
         {
+            case GrpcStatusCode.Internal when IsTransportError(e.Status.DebugException):
             case GrpcStatusCode.Unavailable:
             case GrpcStatusCode.DeadlineExceeded:
             case GrpcStatusCode.ResourceExhausted:

@@ -58,7 +58,7 @@ internal sealed class EtcdWatch : ChannelWatch
                 _lastRevision = StartRevision;
                 break;
             }
-            catch (RpcException e) when (attempt < _store.Options.ReadRetries && e.StatusCode == StatusCode.Unavailable
+            catch (RpcException e) when (attempt < _store.Options.ReadRetries && EtcdMetadataStore.IsConnectionFailure(e)
                 && !cancellationToken.IsCancellationRequested)
             {
                 await Task.Delay(_store.Backoff(attempt), _store.Time, cancellationToken);

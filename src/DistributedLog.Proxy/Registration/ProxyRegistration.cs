@@ -45,10 +45,24 @@ internal sealed class ProxyRegistration : IAsyncDisposable
     private async Task RegisterAsync(CancellationToken cancellationToken)
     {
         var lease = await _store.GrantLeaseAsync(_ttl, cancellationToken);
-        await _store.PutAsync(_key, _value, lease.Id, cancellationToken);
+        try
+        {
+            await _store.PutAsync(_key, _value, lease.Id, cancellationToken);
+        }
+        catch
+        {
+            // Stops its keep-alive; the lease expires by itself.
+            await lease.DisposeAsync();
+            throw;
+        }
+
         _lease = lease;
     }
 
+    /// <summary>
+    /// Registers again whenever the lease is lost (etcd stalled or unreachable for longer than the TTL). A failed attempt,
+    /// whatever the error, is logged and retried with back-off (doubling from 0.5 s up to 10 s) until it succeeds.
+    /// </summary>
     private async Task KeepAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -71,21 +85,30 @@ internal sealed class ProxyRegistration : IAsyncDisposable
 
             _logger.LogWarning("The proxy's registration lease was lost; registering again");
             await _lease.DisposeAsync();
-            while (!_stop.IsCancellationRequested)
+            for (int attempt = 1; !_stop.IsCancellationRequested; attempt++)
             {
                 try
                 {
                     await RegisterAsync(_stop.Token);
+                    _logger.LogInformation("The proxy registered again (lease {Lease})", _lease.Id);
                     break;
                 }
-                catch (OperationCanceledException)
+                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
                 {
                     return;
                 }
-                catch (Protocol.Errors.DlException e)
+                catch (Exception e)
                 {
-                    _logger.LogWarning("Registering the proxy failed ({Error}); retrying", e.Message);
-                    await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+                    var delay = TimeSpan.FromMilliseconds(Math.Min(10_000, 500 * Math.Pow(2, Math.Min(attempt - 1, 10))));
+                    _logger.LogWarning("Registering the proxy failed (attempt {Attempt}: {Error}); retrying in {Delay} s", attempt, e.Message, delay.TotalSeconds);
+                    try
+                    {
+                        await Task.Delay(delay, _stop.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
                 }
             }
         }
@@ -106,7 +129,7 @@ internal sealed class ProxyRegistration : IAsyncDisposable
             {
                 await lease.RevokeAsync();
             }
-            catch (Protocol.Errors.DlException)
+            catch (Exception e) when (e is Protocol.Errors.DlException or OperationCanceledException or ObjectDisposedException)
             {
                 // Unreachable store: the lease expires by itself.
             }
