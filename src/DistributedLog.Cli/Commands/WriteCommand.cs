@@ -13,7 +13,9 @@ namespace DistributedLog.Cli.Commands;
 /// <c>dlog write LOG</c>: each stdin line becomes one record (or <c>--count N --size B</c> generated ones), sent over one
 /// write stream with many in flight. With <c>--json</c> each acknowledgement is printed (and flushed) as it arrives, in
 /// input order, so when the proxy dies mid-stream the caller knows exactly which records were acknowledged; the
-/// command then exits non-zero.
+/// command then exits non-zero. When the proxy's writer fails (the log is fenced, loses its bookies), the records in
+/// flight are reported as of unknown outcome (<c>{"outcome":"unknown",…}</c> with <c>--json</c>) and the command goes
+/// on with later records on a new stream; it exits 1 at the end, saying how many records had an unknown outcome.
 /// </summary>
 internal static class WriteCommand
 {
@@ -61,8 +63,16 @@ internal static class WriteCommand
                         }
 
                         var write = stream.WriteAsync(payload);
-                        _ = write.ContinueWith(static (_, state) => StopQuietly((CancellationTokenSource)state!), stop, CancellationToken.None,
-                            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                        _ = write.ContinueWith(static (t, state) =>
+                        {
+                            // A record whose outcome is unknown (the proxy's writer failed) does not stop the command: the
+                            // stream goes on with later records. Any other failure does.
+                            if (!IsOutcomeUnknown(t.Exception?.InnerException))
+                            {
+                                StopQuietly((CancellationTokenSource)state!);
+                            }
+                        }, stop, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+                            TaskScheduler.Default);
                         acks.Writer.TryWrite(write);
                     }
                 }
@@ -92,7 +102,8 @@ internal static class WriteCommand
             await producing;
             if (printer.Failure is { } failure)
             {
-                await Console.Error.WriteLineAsync($"dlog: write failed after {printer.Acknowledged} acknowledged records: {failure.Message}");
+                await Console.Error.WriteLineAsync($"dlog: write failed after {printer.Acknowledged} acknowledged records" +
+                    (printer.Unknown > 0 ? $" ({printer.Unknown} of unknown outcome)" : "") + $": {failure.Message}");
                 return 1;
             }
 
@@ -105,10 +116,20 @@ internal static class WriteCommand
                     : $"wrote no records to {name}");
             }
 
+            if (printer.Unknown > 0)
+            {
+                await Console.Error.WriteLineAsync(
+                    $"dlog: {printer.Unknown} records of unknown outcome (may or may not be in the log): {printer.FirstUnknown!.Message}");
+                return 1;
+            }
+
             return 0;
         }));
         return command;
     }
+
+    /// <summary>Whether a write failed with an unknown outcome (WRITE_EXCEPTION: it may or may not have been written).</summary>
+    private static bool IsOutcomeUnknown(Exception? error) => error is DlException { Code: StatusCode.WriteException };
 
     /// <summary>Stops the producer when a write failed (the first failure; the client fails every later outstanding write too).</summary>
     private static void StopQuietly(CancellationTokenSource stop)
@@ -226,6 +247,11 @@ internal static class WriteCommand
 
         public Exception? Failure { get; private set; }
 
+        /// <summary>Records whose outcome is unknown (reported, then skipped: later records go on).</summary>
+        public long Unknown { get; private set; }
+
+        public Exception? FirstUnknown { get; private set; }
+
         public async Task RunAsync(ChannelReader<Task<LogWriteResult>> acks, Action? progress)
         {
             using var stdout = Console.OpenStandardOutput();
@@ -254,6 +280,19 @@ internal static class WriteCommand
                     }
 
                     progress?.Invoke();
+                }
+                catch (Exception e) when (IsOutcomeUnknown(e))
+                {
+                    Unknown++;
+                    FirstUnknown ??= e;
+                    if (json)
+                    {
+                        ClientOptions.WriteJsonLine(stdout, w =>
+                        {
+                            w.WriteString("outcome", "unknown");
+                            w.WriteString("error", e.Message);
+                        });
+                    }
                 }
                 catch (Exception e) when (e is DlException or IOException)
                 {

@@ -16,10 +16,13 @@ namespace DistributedLog.Client.Writes;
 /// <para>Each <see cref="WriteAsync(ReadOnlyMemory{byte}, long?)"/> is queued at once, in call order; its task completes
 /// with the record's DLSN once durable. Writers that do not await each write should bound their own outstanding ones.</para>
 /// <para>A redirect or a draining proxy before anything was written is followed transparently (the records are sent to
-/// the owner). Any other failure fails the first unacknowledged record with its error and every later outstanding one
-/// with <see cref="WriteCancelledException"/> (they were not written) — except when the connection broke: then the
-/// outcome of the records in flight is unknown (<see cref="StatusCode.WriteException"/>). Nothing is resent behind the
-/// caller's back. The next write opens a new stream, routed afresh.</para>
+/// the owner). A refused record (too long, bad checksum, txid out of order, over capacity, …) fails with its error and
+/// every later outstanding one with <see cref="WriteCancelledException"/> (they were not written). When the proxy's
+/// writer itself failed (fenced, lost its bookies or its ownership), the records sent and not acknowledged fail with
+/// <see cref="StatusCode.WriteException"/> (outcome unknown: each may or may not have been written) and the records not
+/// sent yet continue on a new stream, which acquires the log again. When the connection broke, the outcome of the
+/// records in flight is unknown (<see cref="StatusCode.WriteException"/>) and the rest are cancelled. Nothing is resent
+/// behind the caller's back. The next write opens a new stream, routed afresh.</para>
 /// </remarks>
 public sealed class LogWriteStream : IAsyncDisposable
 {
@@ -198,6 +201,7 @@ public sealed class LogWriteStream : IAsyncDisposable
             var sending = SendAsync(call.RequestStream, stop.Token);
             long acknowledged = 0;
             DlException? retryable = null;
+            DlException? unknown = null;
             bool settled = false;
             try
             {
@@ -218,6 +222,16 @@ public sealed class LogWriteStream : IAsyncDisposable
                             }
 
                             retryable = error;
+                        }
+                        else if (response.OutcomeUnknown)
+                        {
+                            // The proxy's writer failed: what was sent and not acknowledged may or may not be written; what
+                            // was not sent goes on a new stream (the proxy released the log; the next call acquires it again).
+                            _client.Proxies.ForgetOwner(Log);
+                            unknown = new DlException(StatusCode.WriteException,
+                                $"Outcome unknown: the proxy's writer of log '{Log}' failed ({error.Message}); this record may or may not have been written. Later records continue on a new stream.",
+                                error);
+                            settled = true;
                         }
                         else
                         {
@@ -264,6 +278,12 @@ public sealed class LogWriteStream : IAsyncDisposable
             }
             catch (Exception e) when (e is OperationCanceledException or RpcException or InvalidOperationException or IOException)
             {
+            }
+
+            if (unknown is not null)
+            {
+                // After the sender stopped: records it moved in flight meanwhile are unknown too; the unsent ones stay queued.
+                FailInFlight(unknown);
             }
 
             if (retryable is null && !settled)

@@ -46,6 +46,12 @@ public sealed class ProxyHost : IAsyncDisposable
         Endpoint = endpoint;
     }
 
+    /// <summary>The gRPC service name of the proxy (<c>distributedlog.v1.DistributedLogProxy</c>), as health probes name it.</summary>
+    public static string ServiceName => Grpc.V1.DistributedLogProxy.Descriptor.FullName;
+
+    /// <summary>Largest response message: a read response packs up to 4 MiB of records, or one record alone (at most 1 MiB).</summary>
+    private const int MaxSendMessageSize = 16 << 20;
+
     /// <summary>The endpoint this proxy advertises (<c>http://host:port</c>).</summary>
     public string Endpoint { get; }
 
@@ -88,7 +94,7 @@ public sealed class ProxyHost : IAsyncDisposable
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLoggerFactory(loggerFactory));
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         ListenOptions? grpcListen = null;
         ListenOptions? adminListen = null;
@@ -112,16 +118,39 @@ public sealed class ProxyHost : IAsyncDisposable
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = options.MaxMessageSize;
-            grpc.MaxSendMessageSize = options.MaxMessageSize;
+            grpc.MaxSendMessageSize = MaxSendMessageSize;
         });
+        builder.Services.AddSingleton<global::Grpc.AspNetCore.Server.Model.IServiceMethodProvider<ProxyEndpoint>, ProxyEndpointMethodProvider>();
+        builder.Services.AddSingleton<ProxyEndpoint>();
+        // Reflection lists the services it finds through their generated base class; the proxy service is mapped through
+        // ProxyEndpoint (guarded marshallers), so the descriptors are given here (registered first: AddGrpcReflection only
+        // adds its own when none is).
+        Google.Protobuf.Reflection.ServiceDescriptor[] descriptors =
+        [
+            Grpc.V1.DistributedLogProxy.Descriptor,
+            global::Grpc.Health.V1.Health.Descriptor,
+            global::Grpc.Reflection.V1Alpha.ServerReflection.Descriptor,
+            global::Grpc.Reflection.V1.ServerReflection.Descriptor,
+        ];
+        builder.Services.AddSingleton(new global::Grpc.Reflection.ReflectionServiceImpl(descriptors));
+        builder.Services.AddSingleton(new global::Grpc.Reflection.ReflectionV1ServiceImpl(descriptors));
         builder.Services.AddGrpcReflection();
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(ProxyMetrics.MeterName, "DistributedLog.Bookie")
             .AddPrometheusExporter());
-        builder.Services.AddGrpcHealthChecks().AddCheck("proxy", () => HealthCheckResult.Healthy());
-
         // The ownership cache needs the bound endpoint, known only after Kestrel starts: the service resolves it lazily.
         var holder = new OwnershipHolder();
+
+        // Health answers for the whole server ("") and for the proxy service by name (probes that name it); a draining
+        // proxy answers NOT_SERVING so balancers stop sending it requests before it stops.
+        builder.Services.AddGrpcHealthChecks(health =>
+            {
+                health.Services.Map("", _ => true);
+                health.Services.Map(ServiceName, _ => true);
+            })
+            .AddCheck("proxy", () => holder.Cache is { IsDraining: false }
+                ? HealthCheckResult.Healthy()
+                : HealthCheckResult.Unhealthy(holder.Cache is null ? "starting" : "draining"));
         var metrics = new ProxyMetrics(null, () => holder.Cache?.Count ?? 0);
         var proxyLimiter = new RateLimiter(options.PerProxyLimits, "per-proxy", metrics, TimeProvider.System);
         builder.Services.AddSingleton(ns);
@@ -132,7 +161,7 @@ public sealed class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton<DistributedLogProxyService>();
 
         var app = builder.Build();
-        app.MapGrpcService<DistributedLogProxyService>();
+        app.MapGrpcService<ProxyEndpoint>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         if (options.AdminPort >= 0)
@@ -165,6 +194,13 @@ public sealed class ProxyHost : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Starts draining without stopping: health answers NOT_SERVING, no new log is acquired (writes for logs not owned
+    /// answer SERVICE_UNAVAILABLE, so clients go elsewhere) and every owned log is closed and released. Reads and
+    /// metadata calls are still served. <see cref="DisposeAsync"/> drains too.
+    /// </summary>
+    public Task DrainAsync() => _ownership.DrainAsync();
 
     /// <summary>Drains (closes and releases every owned log), deregisters, and stops serving.</summary>
     public async ValueTask DisposeAsync()

@@ -51,8 +51,13 @@ public sealed class ProxyOptions
     /// <summary>Settings of the writers this proxy opens (its endpoint, ownership TTL and lock timeout are set by the proxy).</summary>
     public LogWriterOptions Writer { get; init; } = new();
 
-    /// <summary>Largest request message accepted (bytes). Default 16 MiB.</summary>
-    public int MaxMessageSize { get; init; } = 16 << 20;
+    /// <summary>
+    /// Largest request message accepted (bytes): one unary write, one bulk write, or one message of a write stream. Default
+    /// 4 MiB: four records of the largest size (a record is at most 1 MiB − 8 KiB), or a bulk batch of up to about 4 MiB.
+    /// A larger message is refused with RESOURCE_EXHAUSTED from its length prefix, before it is buffered, so concurrent
+    /// giant requests cannot grow the proxy's memory.
+    /// </summary>
+    public int MaxMessageSize { get; init; } = 4 << 20;
 
     /// <summary>Checks the settings; returns what is wrong, or nothing.</summary>
     public IReadOnlyList<string> GetValidationErrors()
@@ -81,6 +86,11 @@ public sealed class ProxyOptions
         if (OwnershipTtl < TimeSpan.FromSeconds(1))
         {
             errors.Add($"Ownership TTL {OwnershipTtl} is below one second.");
+        }
+
+        if (MaxMessageSize < Protocol.Records.LogRecord.MaxRecordSize + (64 << 10))
+        {
+            errors.Add($"Max message size {MaxMessageSize} is below one record of the largest size plus framing ({Protocol.Records.LogRecord.MaxRecordSize + (64 << 10)} bytes).");
         }
 
         if (MaxLogs < 1)

@@ -17,6 +17,7 @@ namespace DistributedLog.Proxy.Ownership;
 internal sealed class LogOwnershipCache : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<Task<OwnedLog>>> _logs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task> _releasing = new(StringComparer.Ordinal);
     private readonly DistributedLogNamespace _namespace;
     private readonly ProxyOptions _options;
     private readonly ProxyMetrics _metrics;
@@ -129,6 +130,13 @@ internal sealed class LogOwnershipCache : IAsyncDisposable
 
     private async Task<OwnedLog> OpenAsync(string log)
     {
+        if (_releasing.TryGetValue(log, out var releasing))
+        {
+            // The log was just released (after a writer failure, say): its lock goes first, else this proxy would find
+            // its own lock and answer "still locked".
+            await releasing;
+        }
+
         AsyncLogWriter writer;
         try
         {
@@ -173,6 +181,21 @@ internal sealed class LogOwnershipCache : IAsyncDisposable
             return;
         }
 
+        var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _releasing[log] = released.Task;
+        try
+        {
+            await CloseWriterAsync(log, entry, abort, reason);
+        }
+        finally
+        {
+            _releasing.TryRemove(new KeyValuePair<string, Task>(log, released.Task));
+            released.TrySetResult();
+        }
+    }
+
+    private async Task CloseWriterAsync(string log, Lazy<Task<OwnedLog>> entry, bool abort, string reason)
+    {
         OwnedLog owned;
         try
         {

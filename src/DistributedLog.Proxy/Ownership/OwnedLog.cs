@@ -9,6 +9,7 @@ namespace DistributedLog.Proxy.Ownership;
 /// <summary>A log whose writer this proxy holds: the writer, its limiter, and the txid sequencer for records sent without one.</summary>
 internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter limiter, TimeProvider time)
 {
+    private readonly Lock _writing = new();
     private long _lastTxId = writer.LastTxId;
     private long _lastUsed = time.GetTimestamp();
 
@@ -22,6 +23,58 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
     public long LastUsed => Volatile.Read(ref _lastUsed);
 
     public void Touch() => Volatile.Write(ref _lastUsed, time.GetTimestamp());
+
+    /// <summary>
+    /// Converts a wire record (<see cref="ToRecord"/>) and hands it to the writer, as one step: concurrent requests
+    /// cannot hand the writer assigned txids out of order. A refused record (checksum, size, a txid below the highest
+    /// one written) comes back as a faulted write; the writer stays usable.
+    /// </summary>
+    /// <param name="wire">The record as received.</param>
+    /// <param name="txId">The record's txid (the given or assigned one; the given one even when refused).</param>
+    public ValueTask<Protocol.Records.Dlsn> Write(Grpc.V1.Record wire, out long txId)
+    {
+        lock (_writing)
+        {
+            LogRecord record;
+            try
+            {
+                record = ToRecord(wire);
+            }
+            catch (DlException e)
+            {
+                txId = wire.HasTxid ? wire.Txid : -1;
+                return ValueTask.FromException<Protocol.Records.Dlsn>(e);
+            }
+
+            txId = record.TxId;
+            return Writer.WriteAsync(record);
+        }
+    }
+
+    /// <summary>
+    /// Writes the records of one request in order, as one step (no other request's record lands between them), and
+    /// stops at the first refused one: the returned list holds the writes handed to the writer, the last of them
+    /// faulted when a record was refused; records after it were not written.
+    /// </summary>
+    public IReadOnlyList<(long TxId, int Bytes, Task<Protocol.Records.Dlsn> Write)> WriteAll(IReadOnlyList<Grpc.V1.Record> wires)
+    {
+        var writes = new List<(long, int, Task<Protocol.Records.Dlsn>)>(wires.Count);
+        lock (_writing)
+        {
+            foreach (var wire in wires)
+            {
+                var write = Write(wire, out long txId);
+                bool refused = write.IsFaulted; // read before AsTask consumes the write
+                writes.Add((txId, wire.Payload.Length, write.AsTask()));
+                if (refused)
+                {
+                    break;
+                }
+            }
+        }
+
+        return writes;
+    }
 
     /// <summary>
     /// The core record of a wire record: the payload's checksum verified when one is sent, the txid assigned when

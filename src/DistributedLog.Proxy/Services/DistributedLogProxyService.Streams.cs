@@ -21,7 +21,9 @@ internal sealed partial class DistributedLogProxyService
     /// <summary>
     /// Records in, acknowledgements out, in order. One loop hands records to the log's writer (which packs them into
     /// entries) without waiting; a second sends acknowledgements as they complete, many per response. The first failure
-    /// is answered with its index and error, and the stream ends: nothing after it is written.
+    /// is answered with its index and error, and the stream ends: nothing after it is written. When the failure is the
+    /// writer's own (not a refused record), the answer says the outcome of the unacknowledged records is unknown and the
+    /// log is released, so the client's next stream acquires it again.
     /// </summary>
     public override async Task WriteStream(IAsyncStreamReader<WriteStreamRequest> requests, IServerStreamWriter<WriteStreamResponse> responses,
         ServerCallContext context)
@@ -60,13 +62,12 @@ internal sealed partial class DistributedLogProxyService
                 {
                     ValueTask<CoreDlsn> write;
                     long txId = 0;
-                    bool invalid = false;
+                    bool invalid;
                     try
                     {
                         Admit(owned, 1, wire.Payload.Length);
-                        var record = owned.ToRecord(wire);
-                        txId = record.TxId;
-                        write = owned.Writer.WriteAsync(record);
+                        write = owned.Write(wire, out txId);
+                        invalid = write.IsFaulted; // refused (checksum, size, txid order) or the writer failed
                     }
                     catch (DlException e)
                     {
@@ -133,13 +134,15 @@ internal sealed partial class DistributedLogProxyService
                         await SendAsync(responses, response, bytes, stop.Token);
                         var error = ToError(e, "write_stream", timedOut: false) ?? new DlException(StatusCode.ClientClosed, "The client went away.");
                         metrics.Request("write_stream", (int)error.Code);
-                        if (owned.Writer.Failure is not null)
+                        bool writerFailed = owned.Writer.Failure is not null;
+                        if (writerFailed)
                         {
                             _ = ownership.ReleaseAfterFailureAsync(owned, e);
                         }
 
                         await stop.CancelAsync();
-                        await responses.WriteAsync(new WriteStreamResponse { Header = error.ToHeader(), FirstIndex = index }, CancellationToken.None);
+                        await responses.WriteAsync(new WriteStreamResponse { Header = error.ToHeader(), FirstIndex = index, OutcomeUnknown = writerFailed },
+                            CancellationToken.None);
                         return;
                     }
 

@@ -50,11 +50,11 @@ internal sealed partial class DistributedLogProxyService(
             var owned = await ownership.AcquireAsync(request.Log, ct);
             var wire = request.Record ?? throw BadRequest("The write request has no record.");
             Admit(owned, 1, wire.Payload.Length);
-            var record = owned.ToRecord(wire);
-            var dlsn = await AwaitWriteAsync(owned, owned.Writer.WriteAsync(record).AsTask());
-            metrics.Written(1, record.Payload.Length);
+            var write = owned.Write(wire, out long txId);
+            var dlsn = await AwaitWriteAsync(owned, write.AsTask());
+            metrics.Written(1, wire.Payload.Length);
             metrics.WriteLatency(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            return new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = record.TxId };
+            return new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = txId };
         }, header => new WriteResponse { Header = header });
 
     public override Task<WriteBulkResponse> WriteBulk(WriteBulkRequest request, ServerCallContext context) =>
@@ -63,22 +63,9 @@ internal sealed partial class DistributedLogProxyService(
             var owned = await ownership.AcquireAsync(request.Log, ct);
             Admit(owned, request.Records.Count, request.Records.Sum(r => (long)r.Payload.Length));
             var response = new WriteBulkResponse { Header = WireConversions.Ok };
-            var records = new List<LogRecord>(request.Records.Count);
-            DlException? invalid = null;
-            foreach (var wire in request.Records)
-            {
-                try
-                {
-                    records.Add(owned.ToRecord(wire));
-                }
-                catch (DlException e)
-                {
-                    invalid = e; // records before it are written; it and the rest are not
-                    break;
-                }
-            }
 
-            var writes = records.Count > 0 ? await owned.Writer.WriteBulkAsync(records) : [];
+            // Converted and handed to the writer as one step; the first refused record ends the batch (nothing after it is written).
+            var writes = owned.WriteAll(request.Records);
             DlException? failure = null;
             for (int i = 0; i < request.Records.Count; i++)
             {
@@ -86,9 +73,9 @@ internal sealed partial class DistributedLogProxyService(
                 {
                     try
                     {
-                        var dlsn = await AwaitWriteAsync(owned, writes[i]);
-                        metrics.Written(1, records[i].Payload.Length);
-                        response.Results.Add(new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = records[i].TxId });
+                        var dlsn = await AwaitWriteAsync(owned, writes[i].Write);
+                        metrics.Written(1, writes[i].Bytes);
+                        response.Results.Add(new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = writes[i].TxId });
                         continue;
                     }
                     catch (DlException e)
@@ -99,9 +86,7 @@ internal sealed partial class DistributedLogProxyService(
                     }
                 }
 
-                var error = failure is null && invalid is not null ? invalid : new WriteCancelledException(
-                    $"Not written: an earlier record of the bulk write failed ({(failure ?? invalid)!.Message}).");
-                failure ??= error;
+                var error = new WriteCancelledException($"Not written: an earlier record of the bulk write failed ({failure?.Message}).");
                 response.Results.Add(new WriteResponse { Header = error.ToHeader() });
             }
 
@@ -120,7 +105,10 @@ internal sealed partial class DistributedLogProxyService(
         Guard("truncate", context, async ct =>
         {
             var dlsn = request.Dlsn.ToCore("dlsn");
-            bool truncated = await ns.OpenLog(request.Log).TruncateAsync(dlsn, ct);
+            var log = ns.OpenLog(request.Log);
+            await EnsureExistsAsync(log.Name, ct);
+            await MakeAcknowledgedVisibleAsync(log, ct); // any DLSN a write returned is a valid truncation point
+            bool truncated = await log.TruncateAsync(dlsn, ct);
             return new TruncateResponse { Header = WireConversions.Ok, Truncated = truncated };
         }, header => new TruncateResponse { Header = header });
 
@@ -129,6 +117,7 @@ internal sealed partial class DistributedLogProxyService(
         {
             if (ownership.TryGet(request.Log) is null)
             {
+                await EnsureExistsAsync(request.Log, ct);
                 await ThrowIfOwnedElsewhereAsync(request.Log, ct);
             }
 
@@ -187,26 +176,11 @@ internal sealed partial class DistributedLogProxyService(
 
             await MakeAcknowledgedVisibleAsync(log, ct);
             var response = new DescribeResponse { Header = WireConversions.Ok, LastTxid = -1 };
-            foreach (var segment in await log.GetSegmentsAsync(ct))
-            {
-                response.Segments.Add(new SegmentInfo
-                {
-                    LogSegmentSequenceNo = segment.Lssn,
-                    LedgerId = segment.LedgerId,
-                    InProgress = segment.IsInProgress,
-                    FirstTxid = segment.FirstTxId,
-                    LastTxid = segment.LastTxId,
-                    RecordCount = segment.RecordCount,
-                    StartSequenceId = segment.StartSequenceId,
-                    Truncation = segment.Truncation.ToString(),
-                    CreatedUnixMs = segment.CreatedAt.ToUnixTimeMilliseconds(),
-                    CompletedUnixMs = segment.CompletionTime?.ToUnixTimeMilliseconds() ?? 0,
-                });
-            }
-
+            var segments = await log.GetSegmentsAsync(ct);
+            LogRecordWithDlsn? last = null;
             try
             {
-                var last = await log.GetLastRecordAsync(ct);
+                last = await log.GetLastRecordAsync(ct);
                 response.LastDlsn = last.Dlsn.ToWire();
                 response.LastTxid = last.TxId;
                 response.FirstDlsn = (await log.GetFirstDlsnAsync(ct)).ToWire();
@@ -214,6 +188,25 @@ internal sealed partial class DistributedLogProxyService(
             }
             catch (LogEmptyException)
             {
+            }
+
+            foreach (var segment in segments)
+            {
+                // An in-progress segment's metadata has no count or last txid yet: show what readers see (up to its LAC).
+                bool visibleEnd = segment.IsInProgress && last is not null && last.Dlsn.LogSegmentSequenceNo == segment.Lssn;
+                response.Segments.Add(new SegmentInfo
+                {
+                    LogSegmentSequenceNo = segment.Lssn,
+                    LedgerId = segment.LedgerId,
+                    InProgress = segment.IsInProgress,
+                    FirstTxid = segment.FirstTxId,
+                    LastTxid = visibleEnd ? last!.TxId : segment.LastTxId,
+                    RecordCount = visibleEnd ? last!.PositionWithinSegment : segment.RecordCount,
+                    StartSequenceId = segment.StartSequenceId,
+                    Truncation = segment.Truncation.ToString(),
+                    CreatedUnixMs = segment.CreatedAt.ToUnixTimeMilliseconds(),
+                    CompletedUnixMs = segment.CompletionTime?.ToUnixTimeMilliseconds() ?? 0,
+                });
             }
 
             response.EndOfStream = await log.IsEndOfStreamMarkedAsync(ct);
@@ -224,7 +217,9 @@ internal sealed partial class DistributedLogProxyService(
     public override Task<GetOwnerResponse> GetOwner(GetOwnerRequest request, ServerCallContext context) =>
         Guard("get_owner", context, async ct =>
         {
-            var owner = await ns.OpenLog(request.Log).GetOwnerAsync(ct);
+            var log = ns.OpenLog(request.Log);
+            await EnsureExistsAsync(log.Name, ct);
+            var owner = await log.GetOwnerAsync(ct);
             return new GetOwnerResponse { Header = WireConversions.Ok, Owner = owner?.Endpoint ?? "" };
         }, header => new GetOwnerResponse { Header = header });
 

@@ -21,6 +21,7 @@ public static class LogTruncation
     /// partially truncated): false when nothing before <paramref name="dlsn"/> was left, and for <see cref="Dlsn.Invalid"/>.
     /// </summary>
     /// <exception cref="LogNotFoundException">The log does not exist.</exception>
+    /// <exception cref="DlException">BAD_REQUEST (707): <paramref name="dlsn"/> is beyond the log's last record (nothing is truncated).</exception>
     public static async Task<bool> TruncateAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string log, Dlsn dlsn,
         CancellationToken cancellationToken = default)
     {
@@ -29,6 +30,8 @@ public static class LogTruncation
         {
             return false;
         }
+
+        await EnsureWithinLogAsync(ns, ledgers, log, dlsn, cancellationToken);
 
         bool changed = false;
         foreach (var (segment, version) in await ns.GetSegmentsAsync(log, cancellationToken))
@@ -59,6 +62,30 @@ public static class LogTruncation
 
         await DeleteTruncatedLedgersAsync(ns, ledgers, log, cancellationToken);
         return changed;
+    }
+
+    /// <summary>
+    /// Refuses a truncation point beyond the last record readers can see (DistributedLog refuses to truncate past the
+    /// log's end): "truncate before 999:0:0" would otherwise delete every completed segment without a word. Truncating
+    /// before the last record itself is allowed (it keeps that record).
+    /// </summary>
+    private static async Task EnsureWithinLogAsync(NamespaceMetadata ns, LedgerClient ledgers, string log, Dlsn dlsn, CancellationToken cancellationToken)
+    {
+        Dlsn last;
+        try
+        {
+            last = await new Readers.LogQueries(ns, ledgers).GetLastDlsnAsync(log, cancellationToken);
+        }
+        catch (LogEmptyException)
+        {
+            throw new DlException(StatusCode.BadRequest, $"Cannot truncate log '{log}' before {dlsn}: the log has no records; nothing was truncated.");
+        }
+
+        if (dlsn > last)
+        {
+            throw new DlException(StatusCode.BadRequest,
+                $"Cannot truncate log '{log}' before {dlsn}: that is beyond its last record ({last}); nothing was truncated. Truncate before a DLSN up to {last}.");
+        }
     }
 
     /// <summary>Time-based retention: truncates (and deletes the ledgers of) completed segments completed before <paramref name="cutoff"/>, oldest first.</summary>

@@ -129,8 +129,17 @@ public sealed partial class AsyncLogWriter
 
     /// <summary>
     /// Truncates the log before <paramref name="dlsn"/> (completed segments only; see <see cref="LogTruncation"/>). Returns
-    /// false for <see cref="Dlsn.Invalid"/>.
+    /// false for <see cref="Dlsn.Invalid"/>. Everything this writer had acknowledged is made visible first, so any DLSN it
+    /// returned is a valid truncation point.
     /// </summary>
-    public Task<bool> TruncateAsync(Dlsn dlsn, CancellationToken cancellationToken = default) =>
-        LogTruncation.TruncateAsync(_namespace, _store, _ledgers, LogName, dlsn, cancellationToken);
+    /// <exception cref="DlException">BAD_REQUEST: <paramref name="dlsn"/> is beyond the log's last record.</exception>
+    public async Task<bool> TruncateAsync(Dlsn dlsn, CancellationToken cancellationToken = default)
+    {
+        if (dlsn != Dlsn.Invalid && Failure is null)
+        {
+            await CommitAsync(cancellationToken);
+        }
+
+        return await LogTruncation.TruncateAsync(_namespace, _store, _ledgers, LogName, dlsn, cancellationToken);
+    }
 }

@@ -37,6 +37,7 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     private bool _closed;
     private bool _sealed;
     private long _lastTxId = -1;
+    private long _acceptedTxId = -1;
     private long _nextStartSequenceId;
 
     private AsyncLogWriter(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, OwnershipLeases leases, string logName, LogWriterOptions options,
@@ -105,6 +106,9 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
                 // writer it may be that writer's in-progress one (no last txid yet): its first txid is a floor too.
                 writer._lastTxId = segments.Max(s => Math.Max(s.Segment.LastTxId, s.Segment.IsInProgress ? s.Segment.FirstTxId : -1));
             }
+
+            long maxTxId = (await ns.GetLogAsync(logName, cancellationToken)).Log.MaxTxId;
+            writer._acceptedTxId = maxTxId == LogRecord.EndOfStreamTxId ? writer._lastTxId : Math.Max(writer._lastTxId, maxTxId);
         }
         catch
         {
@@ -118,7 +122,12 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     /// <summary>
     /// Writes a record. Completes with its DLSN once it is durable on the ack quorum; completions arrive in write order.
     /// </summary>
-    /// <exception cref="TransactionIdOutOfOrderException">A negative txid, <see cref="long.MaxValue"/>, or a txid below the log's max txid at a segment start.</exception>
+    /// <remarks>
+    /// Txids must not decrease (DistributedLog's <c>TransactionIdOutOfOrderException</c>): a record whose txid is below
+    /// the highest one this writer accepted (or the log held when it opened) is refused on its own — the writer stays
+    /// usable, and the records before it are unaffected. Equal txids are allowed.
+    /// </remarks>
+    /// <exception cref="TransactionIdOutOfOrderException">A negative txid, <see cref="long.MaxValue"/>, or a txid below the highest one already written.</exception>
     /// <exception cref="LogRecordTooLongException">The record exceeds the maximum record size.</exception>
     /// <exception cref="LogEndOfStreamException">The log was sealed.</exception>
     public ValueTask<Dlsn> WriteAsync(LogRecord record)
@@ -153,8 +162,15 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
                 return task;
             }
 
+            if (record.TxId < _acceptedTxId)
+            {
+                write.Fail(new TransactionIdOutOfOrderException(record.TxId, _acceptedTxId));
+                return task;
+            }
+
             if (_segment is null || _rolling is not null || NeedsRoll(_segment))
             {
+                _acceptedTxId = record.TxId;
                 _queued.Add((record, write));
                 _rolling ??= RollAsync(record.TxId);
                 return task;
@@ -168,6 +184,7 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
                 return task;
             }
 
+            _acceptedTxId = record.TxId;
             _lastTxId = record.TxId;
         }
 

@@ -48,9 +48,20 @@ public abstract class LogTruncationTests() : ClusterTestBase("truncation")
         var missing = await Assert.ThrowsAsync<DlException>(() => Cluster.Client.OpenLedgerNoRecoveryAsync(after[0].LedgerId));
         Assert.Equal(StatusCode.NoSuchLedger, missing.Code);
 
-        // Truncating beyond everything leaves the in-progress segment alone; InvalidDLSN does nothing.
-        Assert.True(await log.TruncateAsync(new Dlsn(long.MaxValue / 2, 0, 0)));
+        // Truncating beyond the last record is refused, naming both positions, and changes nothing ("--before 999:0:0"
+        // used to delete every completed segment without a word).
+        await writer.CommitAsync();
+        var beyond = await Assert.ThrowsAsync<DlException>(() => log.TruncateAsync(new Dlsn(999, 0, 0)));
+        Assert.Equal(StatusCode.BadRequest, beyond.Code);
+        Assert.Contains("999:0:0", beyond.Message, StringComparison.Ordinal);
+        Assert.Contains(dlsns[^1].ToString(), beyond.Message, StringComparison.Ordinal);
+        Assert.Equal(TruncationStatus.Active, (await log.GetSegmentsAsync())[2].Truncation);
+        await Assert.ThrowsAsync<DlException>(() => writer.TruncateAsync(dlsns[^1].Next()));
+
+        // Up to the last record is allowed: the completed segments go, the in-progress one stays; InvalidDLSN does nothing.
+        Assert.True(await writer.TruncateAsync(dlsns[^1]));
         Assert.True((await log.GetSegmentsAsync())[^1] is { IsInProgress: true, Truncation: TruncationStatus.Active });
+        Assert.All((await log.GetSegmentsAsync()).SkipLast(1), s => Assert.Equal(TruncationStatus.Truncated, s.Truncation));
         Assert.False(await log.TruncateAsync(Dlsn.Invalid));
     }
 

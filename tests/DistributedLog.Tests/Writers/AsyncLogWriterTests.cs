@@ -101,6 +101,45 @@ public abstract class AsyncLogWriterTests() : ClusterTestBase("writers")
     }
 
     [Fact]
+    public async Task A_decreasing_txid_within_a_segment_is_refused_alone_and_txid_positioning_skips_nothing()
+    {
+        // Issue 9: txids 100, 200, 150 into one segment were accepted, and a reader positioned at txid 150 then skipped 200.
+        var log = await NewLogAsync("txid-order");
+        await using (var writer = await log.OpenWriterAsync())
+        {
+            await writer.WriteAsync(Record(100));
+            await writer.WriteAsync(Record(200));
+            var refused = await Assert.ThrowsAsync<TransactionIdOutOfOrderException>(async () => await writer.WriteAsync(Record(150)));
+            Assert.Equal(150L, refused.TxId);
+            Assert.Equal(200L, refused.HighestTxId);
+            Assert.Contains("150", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("200", refused.Message, StringComparison.Ordinal);
+
+            // The writer is not failed by a refused record: equal and higher txids go on, in the same segment.
+            Assert.Null(writer.Failure);
+            await writer.WriteAsync(Record(200));
+            await writer.WriteAsync(Record(300));
+
+            // A bulk write stops at the refused record: the ones before it are written, the ones after are not.
+            var bulk = await writer.WriteBulkAsync([Record(310), Record(305), Record(320)]);
+            await bulk[0];
+            await Assert.ThrowsAsync<TransactionIdOutOfOrderException>(() => bulk[1]);
+            await Assert.ThrowsAsync<WriteCancelledException>(() => bulk[2]);
+            await writer.CloseAsync();
+        }
+
+        Assert.Single(await log.GetSegmentsAsync());
+        Assert.Equal([100L, 200, 200, 300, 310], (await ReadAllAsync(log)).Select(r => r.TxId));
+        await using var reader = await log.OpenReaderAsync(150);
+        Assert.Equal(200, (await reader.ReadNextAsync()).TxId);
+
+        // A new writer starts from the log's highest txid.
+        await using var next = await log.OpenWriterAsync();
+        var error = await Assert.ThrowsAsync<TransactionIdOutOfOrderException>(async () => await next.WriteAsync(Record(309)));
+        Assert.Contains("310", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Segments_roll_by_size_with_one_in_progress_at_a_time()
     {
         var log = await NewLogAsync("rolling");
