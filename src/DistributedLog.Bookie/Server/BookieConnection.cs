@@ -270,32 +270,8 @@ internal sealed class BookieConnection : IResponseSink
     }
 
     /// <summary>Cuts one whole frame (after its length prefix) off the front of <paramref name="buffer"/>.</summary>
-    private static bool TryTakeFrame(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> frame)
-    {
-        frame = default;
-        if (buffer.Length < BookieProtocol.LengthPrefixSize)
-        {
-            return false;
-        }
-
-        Span<byte> prefix = stackalloc byte[BookieProtocol.LengthPrefixSize];
-        buffer.Slice(0, BookieProtocol.LengthPrefixSize).CopyTo(prefix);
-        int length = BinaryPrimitives.ReadInt32LittleEndian(prefix);
-        if (length < BookieProtocol.HeaderSize || length > BookieProtocol.MaxFrameSize)
-        {
-            throw new WireProtocolException(
-                $"frame length {length} is outside [{BookieProtocol.HeaderSize}, {BookieProtocol.MaxFrameSize}]");
-        }
-
-        if (buffer.Length < BookieProtocol.LengthPrefixSize + length)
-        {
-            return false;
-        }
-
-        frame = buffer.Slice(BookieProtocol.LengthPrefixSize, length);
-        buffer = buffer.Slice(frame.End);
-        return true;
-    }
+    private static bool TryTakeFrame(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> frame) =>
+        BookieFraming.TryTakeFrame(ref buffer, BookieProtocol.HeaderSize, out frame);
 
     private enum Verdict
     {
