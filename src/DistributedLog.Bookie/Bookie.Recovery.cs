@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using DistributedLog.Bookie.Journal;
 using DistributedLog.Bookie.Wire;
 using Microsoft.Extensions.Logging;
@@ -69,16 +68,14 @@ public sealed partial class Bookie
                     PendingFlush = true;
                     Adds++;
                     break;
-                case JournalRecordType.MasterKey when body.Length >= 9 && body.Length == 9 + body[8]:
-                    long keyLedger = BinaryPrimitives.ReadInt64LittleEndian(body);
+                case JournalRecordType.MasterKey when JournalFormat.TryReadMasterKey(body, out long keyLedger, out var key):
                     if (!storage.IsDeleted(keyLedger))
                     {
-                        storage.SetMasterKey(keyLedger, body.Slice(9, body[8]));
+                        storage.SetMasterKey(keyLedger, key);
                     }
 
                     break;
-                case JournalRecordType.Fence when body.Length == 8:
-                    long fenced = BinaryPrimitives.ReadInt64LittleEndian(body);
+                case JournalRecordType.Fence when JournalFormat.TryReadFence(body, out long fenced):
                     if (!storage.IsDeleted(fenced))
                     {
                         storage.SetFenced(fenced);

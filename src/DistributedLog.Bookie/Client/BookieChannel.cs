@@ -289,35 +289,28 @@ internal sealed class BookieChannel : IAsyncDisposable
 
     private bool TryTakeResponse(ref ReadOnlySequence<byte> buffer)
     {
-        const int fixedSize = BookieProtocol.LengthPrefixSize + BookieProtocol.HeaderSize + BookieProtocol.ResponseFixedSize;
-        if (buffer.Length < fixedSize)
+        const int fixedSize = BookieFraming.MinResponseLength;
+        ReadOnlySequence<byte> frame;
+        try
         {
-            return false;
+            if (!BookieFraming.TryTakeFrame(ref buffer, fixedSize, out frame))
+            {
+                return false;
+            }
+        }
+        catch (WireProtocolException e)
+        {
+            throw new WireProtocolException($"bookie {BookieId} sent a bad frame: {e.Message}");
         }
 
         Span<byte> head = stackalloc byte[fixedSize];
-        buffer.Slice(0, fixedSize).CopyTo(head);
-        int length = BinaryPrimitives.ReadInt32LittleEndian(head);
-        if (length < BookieProtocol.HeaderSize + BookieProtocol.ResponseFixedSize || length > BookieProtocol.MaxFrameSize)
-        {
-            throw new WireProtocolException($"bookie {BookieId} sent a frame of length {length}");
-        }
-
-        if (buffer.Length < BookieProtocol.LengthPrefixSize + length)
-        {
-            return false;
-        }
-
-        ulong requestId = BinaryPrimitives.ReadUInt64LittleEndian(head[8..]);
-        var status = (StatusCode)BinaryPrimitives.ReadInt32LittleEndian(head[16..]);
-        long a = BinaryPrimitives.ReadInt64LittleEndian(head[20..]);
-        long b = BinaryPrimitives.ReadInt64LittleEndian(head[28..]);
-        long c = BinaryPrimitives.ReadInt64LittleEndian(head[36..]);
-        int payloadLength = length - BookieProtocol.HeaderSize - BookieProtocol.ResponseFixedSize;
+        frame.Slice(0, fixedSize).CopyTo(head);
+        var response = BookieFraming.DecodeResponse(head);
+        int payloadLength = (int)frame.Length - fixedSize;
         PendingRequest? request;
         lock (_pendingGate)
         {
-            _pending.Remove(requestId, out request);
+            _pending.Remove(response.RequestId, out request);
         }
 
         if (request is not null)
@@ -326,13 +319,12 @@ internal sealed class BookieChannel : IAsyncDisposable
             if (payloadLength > 0)
             {
                 payload = new byte[payloadLength];
-                buffer.Slice(fixedSize, payloadLength).CopyTo(payload);
+                frame.Slice(fixedSize, payloadLength).CopyTo(payload);
             }
 
-            request.TryComplete(new BookieReply(status, a, b, c, payload));
+            request.TryComplete(new BookieReply(response.Status, response.A, response.B, response.C, payload));
         }
 
-        buffer = buffer.Slice(BookieProtocol.LengthPrefixSize + length);
         return true;
     }
 

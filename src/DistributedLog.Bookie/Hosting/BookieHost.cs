@@ -53,7 +53,7 @@ public sealed class BookieHost : IAsyncDisposable
         Directory.CreateDirectory(ledgerDirectory);
         Directory.CreateDirectory(journalDirectory);
 
-        var server = new BookieServer(new IPEndPoint(address, options.Port), loggerFactory);
+        var server = new BookieServer(new IPEndPoint(address, options.Port), loggerFactory, options.Server);
         string bookieId = $"{options.Host}:{server.Endpoint.Port}";
         ILedgerStorage? storage = null;
         try

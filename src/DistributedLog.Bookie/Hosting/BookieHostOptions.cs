@@ -53,6 +53,9 @@ public sealed class BookieHostOptions
     /// <summary>Time to live of the registration lease: how long after a crash clients still see the bookie. Default 5 s.</summary>
     public TimeSpan RegistrationTtl { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Limits on client connections (timeouts for handshakes and unfinished frames, connection and buffer caps).</summary>
+    public Server.BookieServerOptions Server { get; init; } = new();
+
     /// <summary>The fault-injection seam.</summary>
     public IFileFaultInjector Faults { get; init; } = NoFaults.Instance;
 }

@@ -95,6 +95,28 @@ public static class JournalFormat
     /// <summary>The checksum seed of records in file <paramref name="fileId"/>.</summary>
     public static uint Seed(long fileId) => (uint)fileId ^ (uint)(fileId >> 32) ^ 0x9E3779B9u;
 
+    /// <summary>Decodes a MasterKey record body (after the type byte): <c>i64 ledgerId | u8 keyLength | key</c>, nothing after it.</summary>
+    public static bool TryReadMasterKey(ReadOnlySpan<byte> body, out long ledgerId, out ReadOnlySpan<byte> key)
+    {
+        ledgerId = 0;
+        key = default;
+        if (body.Length < 9 || body.Length != 9 + body[8])
+        {
+            return false;
+        }
+
+        ledgerId = BinaryPrimitives.ReadInt64LittleEndian(body);
+        key = body.Slice(9, body[8]);
+        return ledgerId >= 0;
+    }
+
+    /// <summary>Decodes a Fence record body (after the type byte): <c>i64 ledgerId</c>.</summary>
+    public static bool TryReadFence(ReadOnlySpan<byte> body, out long ledgerId)
+    {
+        ledgerId = body.Length == 8 ? BinaryPrimitives.ReadInt64LittleEndian(body) : 0;
+        return body.Length == 8 && ledgerId >= 0;
+    }
+
     /// <summary>Fills in the checksum of the record whose header starts at <paramref name="record"/>.</summary>
     public static void Seal(Span<byte> record, long fileId)
     {

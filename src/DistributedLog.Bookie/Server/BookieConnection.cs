@@ -22,6 +22,11 @@ internal sealed class BookieConnection : IResponseSink
 {
     private const int MaxInflight = 16_384;
 
+    /// <summary>A flattening buffer larger than this is given back after each use instead of being kept for the connection's life.</summary>
+    private const int KeptScratchBytes = 64 << 10;
+
+    private readonly BookieServer _server;
+    private readonly BookieServerOptions _limits;
     private readonly Bookie _bookie;
     private readonly Socket _socket;
     private readonly ILogger _logger;
@@ -34,11 +39,19 @@ internal sealed class BookieConnection : IResponseSink
     private readonly SemaphoreSlim _slots = new(MaxInflight, MaxInflight);
     private readonly PooledBufferWriter _readBuffer = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _aborted = new();
     private byte[] _scratch = [];
-    private bool _handshaken;
+    private volatile bool _handshaken;
 
-    public BookieConnection(Bookie bookie, Socket socket, ILogger logger)
+    // The unfinished frame at the front of the input: its size (counted in the server's pending bytes) and since when it waits.
+    private long _pendingBytes;
+    private long _pendingSince;
+    private long _startedAt;
+
+    public BookieConnection(BookieServer server, Bookie bookie, Socket socket, ILogger logger)
     {
+        _server = server;
+        _limits = server.Options;
         _bookie = bookie;
         _socket = socket;
         _logger = logger;
@@ -63,23 +76,22 @@ internal sealed class BookieConnection : IResponseSink
         }
 
         _input.CancelPendingRead();
+        try
+        {
+            _aborted.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
-
-    /// <summary>How long a new connection may take to complete the handshake before it is closed.</summary>
-    public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var writer = WriteLoopAsync();
-        using var handshakeTimer = new Timer(static s =>
-        {
-            var connection = (BookieConnection)s!;
-            if (!connection._handshaken)
-            {
-                connection._logger.LogWarning("Closing connection from {Remote}: no handshake within {Timeout}", connection._remote, HandshakeTimeout);
-                connection.Abort();
-            }
-        }, this, HandshakeTimeout, Timeout.InfiniteTimeSpan);
+        _startedAt = _limits.TimeProvider.GetTimestamp();
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10,
+            Math.Min(_limits.HandshakeTimeout.Ticks, _limits.FrameReadTimeout.Ticks) / 4));
+        using var watchdog = _limits.TimeProvider.CreateTimer(static s => ((BookieConnection)s!).CheckTimeouts(), this, period, period);
         try
         {
             await ReadLoopAsync(cancellationToken);
@@ -93,6 +105,8 @@ internal sealed class BookieConnection : IResponseSink
         }
         finally
         {
+            await watchdog.DisposeAsync();
+            SetPending(0, 0);
             _responses.Writer.TryComplete();
             await Quietly(async () => await writer);
             await Quietly(async () => await _output.CompleteAsync());
@@ -103,7 +117,70 @@ internal sealed class BookieConnection : IResponseSink
                 return Task.CompletedTask;
             });
             DrainResponses();
+            _aborted.Dispose();
             _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Closes a connection that has not handshaken in time, or whose unfinished frame waits too long.</summary>
+    private void CheckTimeouts()
+    {
+        var time = _limits.TimeProvider;
+        if (!_handshaken && time.GetElapsedTime(_startedAt) >= _limits.HandshakeTimeout)
+        {
+            _logger.LogWarning("Closing connection from {Remote}: no handshake within {Timeout}", _remote, _limits.HandshakeTimeout);
+            Abort();
+            return;
+        }
+
+        long since = Interlocked.Read(ref _pendingSince);
+        if (since != 0 && time.GetElapsedTime(since) >= _limits.FrameReadTimeout)
+        {
+            _logger.LogWarning("Closing connection from {Remote}: a frame stayed unfinished for {Timeout} ({Bytes} bytes received)",
+                _remote, _limits.FrameReadTimeout, Interlocked.Read(ref _pendingBytes));
+            Abort();
+        }
+    }
+
+    /// <summary>Records the unfinished frame at the front of the input (0 bytes: none) in this connection and the server's total.</summary>
+    private void SetPending(long bytes, long now, bool progressed = false)
+    {
+        long previous = Interlocked.Exchange(ref _pendingBytes, bytes);
+        if (bytes != previous)
+        {
+            _server.AddPendingFrameBytes(bytes - previous);
+        }
+
+        if (bytes == 0)
+        {
+            Interlocked.Exchange(ref _pendingSince, 0);
+        }
+        else if (previous == 0 || progressed)
+        {
+            // A new unfinished frame: its clock starts now (a client that keeps completing frames is never timed out).
+            Interlocked.Exchange(ref _pendingSince, now);
+        }
+    }
+
+    /// <summary>
+    /// While all connections together buffer more unfinished-frame bytes than allowed, a connection with a large
+    /// unfinished frame stops reading (its frame timeout keeps running, so a stuck peer is closed and frees its share).
+    /// </summary>
+    private async Task WaitForPendingBudgetAsync(CancellationToken cancellationToken)
+    {
+        while (Interlocked.Read(ref _pendingBytes) >= _limits.LargePendingFrameBytes
+            && _server.PendingFrameBytes > _limits.MaxPendingFrameBytes
+            && !_aborted.IsCancellationRequested)
+        {
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _aborted.Token);
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), _limits.TimeProvider, wait.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
         }
     }
 
@@ -137,17 +214,20 @@ internal sealed class BookieConnection : IResponseSink
     {
         while (true)
         {
+            await WaitForPendingBudgetAsync(cancellationToken);
             var result = await _input.ReadAsync(cancellationToken);
-            if (result.IsCanceled)
+            if (result.IsCanceled || _aborted.IsCancellationRequested)
             {
                 return;
             }
 
             var buffer = result.Buffer;
+            bool progressed = false;
             try
             {
                 while (TryTakeFrame(ref buffer, out var frame))
                 {
+                    progressed = true;
                     if (!_slots.Wait(0))
                     {
                         await _slots.WaitAsync(cancellationToken);
@@ -165,6 +245,7 @@ internal sealed class BookieConnection : IResponseSink
                     }
                 }
 
+                SetPending(buffer.Length, _limits.TimeProvider.GetTimestamp(), progressed);
                 if (result.IsCompleted)
                 {
                     if (buffer.Length > 0)
@@ -189,32 +270,8 @@ internal sealed class BookieConnection : IResponseSink
     }
 
     /// <summary>Cuts one whole frame (after its length prefix) off the front of <paramref name="buffer"/>.</summary>
-    private static bool TryTakeFrame(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> frame)
-    {
-        frame = default;
-        if (buffer.Length < BookieProtocol.LengthPrefixSize)
-        {
-            return false;
-        }
-
-        Span<byte> prefix = stackalloc byte[BookieProtocol.LengthPrefixSize];
-        buffer.Slice(0, BookieProtocol.LengthPrefixSize).CopyTo(prefix);
-        int length = BinaryPrimitives.ReadInt32LittleEndian(prefix);
-        if (length < BookieProtocol.HeaderSize || length > BookieProtocol.MaxFrameSize)
-        {
-            throw new WireProtocolException(
-                $"frame length {length} is outside [{BookieProtocol.HeaderSize}, {BookieProtocol.MaxFrameSize}]");
-        }
-
-        if (buffer.Length < BookieProtocol.LengthPrefixSize + length)
-        {
-            return false;
-        }
-
-        frame = buffer.Slice(BookieProtocol.LengthPrefixSize, length);
-        buffer = buffer.Slice(frame.End);
-        return true;
-    }
+    private static bool TryTakeFrame(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> frame) =>
+        BookieFraming.TryTakeFrame(ref buffer, BookieProtocol.HeaderSize, out frame);
 
     private enum Verdict
     {
@@ -226,118 +283,80 @@ internal sealed class BookieConnection : IResponseSink
     private Verdict Process(in ReadOnlySequence<byte> frame, out ulong requestId)
     {
         ReadOnlySpan<byte> span = frame.IsSingleSegment ? frame.FirstSpan : Flatten(frame);
-        var op = (BookieOp)span[0];
-        byte flags = span[1];
-        requestId = BinaryPrimitives.ReadUInt64LittleEndian(span[4..]);
-        ReadOnlySpan<byte> body = span[BookieProtocol.HeaderSize..];
-
-        if (!_handshaken && op != BookieOp.Handshake)
+        try
         {
-            return Violation(requestId, $"{op} before the handshake", respond: true);
-        }
+            var verdict = BookieRequest.Decode(span, out var request, out string? problem);
+            requestId = request.RequestId;
+            if (!_handshaken && request.Op != BookieOp.Handshake)
+            {
+                return Violation(requestId, $"{request.Op} before the handshake", respond: true);
+            }
 
-        if (op is BookieOp.ReadEntry or BookieOp.ReadLac or BookieOp.LongPollRead or BookieOp.Fence or BookieOp.DeleteLedger
-            && body.Length >= 8 && BinaryPrimitives.ReadInt64LittleEndian(body) < 0)
+            switch (verdict)
+            {
+                case RequestVerdict.Malformed:
+                    return Violation(requestId, problem!, respond: true);
+                case RequestVerdict.BadRequest:
+                    if (request.Op is < BookieOp.Handshake or > BookieOp.Ping)
+                    {
+                        _logger.LogWarning("Unknown operation {Op} from {Remote}", (byte)request.Op, _remote);
+                    }
+
+                    Send(new BookieResponse(request.Op, requestId, StatusCode.BadRequest, request.LedgerId, request.EntryId));
+                    return Verdict.Continue;
+            }
+
+            return Serve(request);
+        }
+        finally
         {
-            Send(new BookieResponse(op, requestId, StatusCode.BadRequest, BinaryPrimitives.ReadInt64LittleEndian(body)));
-            return Verdict.Continue;
+            ReleaseLargeScratch();
         }
+    }
 
-        if (op is BookieOp.ReadEntry or BookieOp.LongPollRead && body.Length >= 16
-            && BinaryPrimitives.ReadInt64LittleEndian(body[8..]) < (op == BookieOp.ReadEntry ? -1 : 0))
-        {
-            Send(new BookieResponse(op, requestId, StatusCode.BadRequest, BinaryPrimitives.ReadInt64LittleEndian(body), BinaryPrimitives.ReadInt64LittleEndian(body[8..])));
-            return Verdict.Continue;
-        }
-
-        switch (op)
+    private Verdict Serve(in BookieRequest request)
+    {
+        ulong requestId = request.RequestId;
+        switch (request.Op)
         {
             case BookieOp.Handshake:
-                return Handshake(requestId, body);
+                return Handshake(requestId);
             case BookieOp.AddEntry:
-                return Add(requestId, flags, body);
+                return Add(request);
             case BookieOp.ReadEntry:
-                return Read(requestId, flags, body);
+                return Read(request);
             case BookieOp.ReadLac:
             {
-                if (body.Length < 8)
-                {
-                    return Violation(requestId, "ReadLac body too short", respond: true);
-                }
-
-                long ledgerId = BinaryPrimitives.ReadInt64LittleEndian(body);
-                var status = _bookie.ReadLac(ledgerId, out long lac, out long last);
-                Send(new BookieResponse(op, requestId, status, ledgerId, lac, last));
+                var status = _bookie.ReadLac(request.LedgerId, out long lac, out long last);
+                Send(new BookieResponse(request.Op, requestId, status, request.LedgerId, lac, last));
                 return Verdict.Continue;
             }
 
             case BookieOp.LongPollRead:
-            {
-                if (body.Length < 20)
-                {
-                    return Violation(requestId, "LongPollRead body too short", respond: true);
-                }
-
-                long ledgerId = BinaryPrimitives.ReadInt64LittleEndian(body);
-                long entryId = BinaryPrimitives.ReadInt64LittleEndian(body[8..]);
-                uint timeoutMs = BinaryPrimitives.ReadUInt32LittleEndian(body[16..]);
-                _bookie.LongPoll(ledgerId, entryId, TimeSpan.FromMilliseconds(timeoutMs), this, requestId);
+                _bookie.LongPoll(request.LedgerId, request.EntryId, TimeSpan.FromMilliseconds(request.TimeoutMs), this, requestId);
                 return Verdict.Continue;
-            }
-
             case BookieOp.Fence:
             {
-                if (body.Length < 9 || body.Length < 9 + body[8] || body[8] > BookieProtocol.MaxMasterKeyLength)
-                {
-                    return Violation(requestId, "Fence body malformed", respond: true);
-                }
-
-                long ledgerId = BinaryPrimitives.ReadInt64LittleEndian(body);
-                var status = _bookie.Fence(ledgerId, body.Slice(9, body[8]), this, requestId, BookieOp.Fence, -1);
+                var status = _bookie.Fence(request.LedgerId, request.MasterKey, this, requestId, BookieOp.Fence, -1);
                 if (status != StatusCode.Success)
                 {
-                    Send(new BookieResponse(op, requestId, status, ledgerId, -1, -1));
+                    Send(new BookieResponse(request.Op, requestId, status, request.LedgerId, -1, -1));
                 }
 
                 return Verdict.Continue;
             }
 
             case BookieOp.DeleteLedger:
-            {
-                if (body.Length < 8)
-                {
-                    return Violation(requestId, "DeleteLedger body too short", respond: true);
-                }
-
-                long ledgerId = BinaryPrimitives.ReadInt64LittleEndian(body);
-                Send(new BookieResponse(op, requestId, _bookie.DeleteLedger(ledgerId), ledgerId));
-                return Verdict.Continue;
-            }
-
-            case BookieOp.Ping:
-                Send(new BookieResponse(op, requestId, StatusCode.Success, (long)_bookie.State));
+                Send(new BookieResponse(request.Op, requestId, _bookie.DeleteLedger(request.LedgerId), request.LedgerId));
                 return Verdict.Continue;
             default:
-                _logger.LogWarning("Unknown operation {Op} from {Remote}", (byte)op, _remote);
-                Send(new BookieResponse(op, requestId, StatusCode.BadRequest));
+                Send(new BookieResponse(request.Op, requestId, StatusCode.Success, (long)_bookie.State));
                 return Verdict.Continue;
         }
     }
 
-    private Verdict Handshake(ulong requestId, ReadOnlySpan<byte> body)
+    private Verdict Handshake(ulong requestId)
     {
-        if (body.Length < 8 || BinaryPrimitives.ReadUInt32LittleEndian(body) != BookieProtocol.Magic)
-        {
-            return Violation(requestId, "handshake without the DLBK magic", respond: true);
-        }
-
-        ushort min = BinaryPrimitives.ReadUInt16LittleEndian(body[4..]);
-        ushort max = BinaryPrimitives.ReadUInt16LittleEndian(body[6..]);
-        if (min > BookieProtocol.Version || max < BookieProtocol.Version)
-        {
-            return Violation(requestId, $"client speaks protocol versions {min}..{max}, this bookie speaks {BookieProtocol.Version}", respond: true);
-        }
-
         _handshaken = true;
         byte[] id = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(_bookie.Id.Length));
         int idLength = Encoding.UTF8.GetBytes(_bookie.Id, id);
@@ -345,16 +364,12 @@ internal sealed class BookieConnection : IResponseSink
         return Verdict.Continue;
     }
 
-    private Verdict Add(ulong requestId, byte flags, ReadOnlySpan<byte> body)
+    private Verdict Add(in BookieRequest request)
     {
-        if (body.Length < 1 || body[0] > BookieProtocol.MaxMasterKeyLength || body.Length < 1 + body[0] + PackagedEntry.HeaderSize)
-        {
-            return Violation(requestId, "AddEntry body malformed", respond: true);
-        }
-
-        var key = body.Slice(1, body[0]);
-        var entry = body[(1 + body[0])..];
-        var outcome = _bookie.AddEntry(key, entry, (flags & BookieProtocol.FlagRecoveryAdd) != 0, this, requestId, Stopwatch.GetTimestamp(), out var status);
+        ulong requestId = request.RequestId;
+        var entry = request.Entry;
+        var outcome = _bookie.AddEntry(request.MasterKey, entry, (request.Flags & BookieProtocol.FlagRecoveryAdd) != 0, this, requestId,
+            Stopwatch.GetTimestamp(), out var status);
         switch (outcome)
         {
             case AddOutcome.WaitForSpace:
@@ -362,7 +377,7 @@ internal sealed class BookieConnection : IResponseSink
                 return Verdict.WaitForSpace;
             case AddOutcome.Rejected:
                 _bookie.Metrics.RecordAddError();
-                Send(new BookieResponse(BookieOp.AddEntry, requestId, status, PackagedEntry.LedgerId(entry), PackagedEntry.EntryId(entry)));
+                Send(new BookieResponse(BookieOp.AddEntry, requestId, status, request.LedgerId, request.EntryId));
                 break;
         }
 
@@ -387,28 +402,23 @@ internal sealed class BookieConnection : IResponseSink
         if (timedOut)
         {
             ReadOnlySpan<byte> span = frame.IsSingleSegment ? frame.FirstSpan : Flatten(frame);
-            ulong requestId = BinaryPrimitives.ReadUInt64LittleEndian(span[4..]);
-            var body = span[BookieProtocol.HeaderSize..];
-            var entry = body[(1 + body[0])..];
-            Send(new BookieResponse(BookieOp.AddEntry, requestId, StatusCode.TooManyRequests, PackagedEntry.LedgerId(entry), PackagedEntry.EntryId(entry)));
+            _ = BookieRequest.Decode(span, out var request, out _);
+            Send(new BookieResponse(BookieOp.AddEntry, request.RequestId, StatusCode.TooManyRequests, request.LedgerId, request.EntryId));
+            ReleaseLargeScratch();
             return Verdict.Continue;
         }
 
         return Process(frame, out _);
     }
 
-    private Verdict Read(ulong requestId, byte flags, ReadOnlySpan<byte> body)
+    private Verdict Read(in BookieRequest request)
     {
-        if (body.Length < 17 || body.Length < 17 + body[16] || body[16] > BookieProtocol.MaxMasterKeyLength)
+        ulong requestId = request.RequestId;
+        long ledgerId = request.LedgerId;
+        long entryId = request.EntryId;
+        if ((request.Flags & BookieProtocol.FlagFence) != 0)
         {
-            return Violation(requestId, "ReadEntry body malformed", respond: true);
-        }
-
-        long ledgerId = BinaryPrimitives.ReadInt64LittleEndian(body);
-        long entryId = BinaryPrimitives.ReadInt64LittleEndian(body[8..]);
-        if ((flags & BookieProtocol.FlagFence) != 0)
-        {
-            var status = _bookie.Fence(ledgerId, body.Slice(17, body[16]), this, requestId, BookieOp.ReadEntry, entryId);
+            var status = _bookie.Fence(ledgerId, request.MasterKey, this, requestId, BookieOp.ReadEntry, entryId);
             if (status != StatusCode.Success)
             {
                 Send(new BookieResponse(BookieOp.ReadEntry, requestId, status, ledgerId, entryId, -1));
@@ -461,6 +471,16 @@ internal sealed class BookieConnection : IResponseSink
 
         frame.CopyTo(_scratch);
         return _scratch.AsSpan(0, (int)frame.Length);
+    }
+
+    /// <summary>Gives a large flattening buffer back to the pool (a rare multi-segment big frame must not pin 1 MiB per connection).</summary>
+    private void ReleaseLargeScratch()
+    {
+        if (_scratch.Length > KeptScratchBytes)
+        {
+            ArrayPool<byte>.Shared.Return(_scratch);
+            _scratch = [];
+        }
     }
 
     private async Task WriteLoopAsync()

@@ -19,10 +19,17 @@ public sealed class BookieServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly HashSet<BookieConnection> _connections = [];
     private Task _acceptLoop = Task.CompletedTask;
+    private long _pendingFrameBytes;
+    private long _lastRefusalLog = long.MinValue;
 
     /// <summary>Creates a server bound to <paramref name="endpoint"/> (port 0 picks a free port); <see cref="Start"/> serves a bookie on it.</summary>
-    public BookieServer(IPEndPoint endpoint, ILoggerFactory? loggerFactory = null)
+    /// <param name="endpoint">Where to listen.</param>
+    /// <param name="loggerFactory">Logging.</param>
+    /// <param name="options">Limits on connections (defaults when null).</param>
+    public BookieServer(IPEndPoint endpoint, ILoggerFactory? loggerFactory = null, BookieServerOptions? options = null)
     {
+        Options = options ?? new BookieServerOptions();
+        Options.Validate();
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<BookieServer>();
         _listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -30,6 +37,15 @@ public sealed class BookieServer : IAsyncDisposable
         _listener.Bind(endpoint);
         Endpoint = (IPEndPoint)_listener.LocalEndPoint!;
     }
+
+    /// <summary>The limits this server applies.</summary>
+    public BookieServerOptions Options { get; }
+
+    /// <summary>Bytes of unfinished frames all connections buffer right now.</summary>
+    public long PendingFrameBytes => Interlocked.Read(ref _pendingFrameBytes);
+
+    /// <summary>Adds <paramref name="delta"/> to the bytes of unfinished frames; returns the new total.</summary>
+    internal long AddPendingFrameBytes(long delta) => Interlocked.Add(ref _pendingFrameBytes, delta);
 
     /// <summary>The endpoint the server listens on.</summary>
     public IPEndPoint Endpoint { get; }
@@ -75,7 +91,14 @@ public sealed class BookieServer : IAsyncDisposable
             }
 
             socket.NoDelay = true;
-            var connection = new BookieConnection(_bookie!, socket, _loggerFactory.CreateLogger<BookieConnection>());
+            if (ConnectionCount >= Options.MaxConnections)
+            {
+                // Only this loop adds connections, so the count cannot rise between the check and the add.
+                Refuse(socket);
+                continue;
+            }
+
+            var connection = new BookieConnection(this, _bookie!, socket, _loggerFactory.CreateLogger<BookieConnection>());
             lock (_connections)
             {
                 _connections.Add(connection);
@@ -83,6 +106,19 @@ public sealed class BookieServer : IAsyncDisposable
 
             _ = RunConnectionAsync(connection);
         }
+    }
+
+    /// <summary>Closes a connection over the limit at once (logged at most every 10 s).</summary>
+    private void Refuse(Socket socket)
+    {
+        long now = Options.TimeProvider.GetTimestamp();
+        if (_lastRefusalLog == long.MinValue || Options.TimeProvider.GetElapsedTime(_lastRefusalLog, now) >= TimeSpan.FromSeconds(10))
+        {
+            _lastRefusalLog = now;
+            _logger.LogWarning("Refusing connection from {Remote}: {Max} connections are open already", socket.RemoteEndPoint, Options.MaxConnections);
+        }
+
+        socket.Dispose();
     }
 
     private async Task RunConnectionAsync(BookieConnection connection)

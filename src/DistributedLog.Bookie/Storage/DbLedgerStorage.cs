@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using DistributedLog.Bookie.Wire;
 using DistributedLog.Protocol.Errors;
@@ -496,15 +495,8 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
     private void ReadAhead(EntryKey key, ReadOnlySpan<byte> following, long epoch)
     {
         long expected = key.EntryId + 1;
-        for (int i = 0; i < MaxReadAheadEntries && following.Length >= EntryLogFormat.RecordHeaderSize; i++)
+        for (int i = 0; i < MaxReadAheadEntries && EntryLogFormat.TryReadRecord(following, out ReadOnlySpan<byte> candidate, out int recordLength); i++)
         {
-            uint length = BinaryPrimitives.ReadUInt32LittleEndian(following);
-            if (length < PackagedEntry.HeaderSize || length > following.Length - EntryLogFormat.RecordHeaderSize)
-            {
-                return;
-            }
-
-            ReadOnlySpan<byte> candidate = following.Slice(EntryLogFormat.RecordHeaderSize, (int)length);
             if (PackagedEntry.LedgerId(candidate) != key.LedgerId || PackagedEntry.EntryId(candidate) != expected
                 || PackagedEntry.Validate(candidate) is not null)
             {
@@ -512,7 +504,7 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
             }
 
             _readCache.Insert(new EntryKey(key.LedgerId, expected), candidate, epoch);
-            following = following[(EntryLogFormat.RecordHeaderSize + (int)length)..];
+            following = following[recordLength..];
             expected++;
         }
     }

@@ -48,6 +48,31 @@ internal static class EntryLogFormat
         BinaryPrimitives.WriteUInt32LittleEndian(destination[28..], Crc32C.Compute(destination[..28]));
     }
 
+    /// <summary>
+    /// Reads the record at the start of <paramref name="data"/> (<c>[u32 length][packaged entry]</c>). Returns false when
+    /// the length prefix is cut off, is not a possible packaged-entry size, or runs past <paramref name="data"/>; the
+    /// entry's own checksum is not verified here (see <see cref="Wire.PackagedEntry.Validate"/>).
+    /// </summary>
+    public static bool TryReadRecord(ReadOnlySpan<byte> data, out ReadOnlySpan<byte> entry, out int recordLength)
+    {
+        entry = default;
+        recordLength = 0;
+        if (data.Length < RecordHeaderSize)
+        {
+            return false;
+        }
+
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(data);
+        if (length < Wire.PackagedEntry.HeaderSize || length > Wire.PackagedEntry.MaxSize || length > (uint)(data.Length - RecordHeaderSize))
+        {
+            return false;
+        }
+
+        entry = data.Slice(RecordHeaderSize, (int)length);
+        recordLength = RecordHeaderSize + (int)length;
+        return true;
+    }
+
     /// <summary>Checks a header; returns null when it is valid for log <paramref name="id"/>, or what is wrong.</summary>
     public static string? ValidateHeader(ReadOnlySpan<byte> header, long id)
     {
