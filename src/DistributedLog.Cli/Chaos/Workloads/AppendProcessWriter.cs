@@ -81,7 +81,7 @@ internal sealed class AppendProcessWriter(WorkloadContext context, string name, 
 
         foreach (var incarnation in all)
         {
-            await incarnation.WaitAsync(TimeSpan.FromSeconds(60));
+            await incarnation.WaitAsync(TimeSpan.FromSeconds(20));
         }
     }
 
