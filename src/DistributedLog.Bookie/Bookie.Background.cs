@@ -1,3 +1,4 @@
+using DistributedLog.Bookie.IO;
 using DistributedLog.Bookie.Journal;
 using Microsoft.Extensions.Logging;
 
@@ -20,9 +21,51 @@ public sealed partial class Bookie
         }
         catch (IOException e)
         {
-            GoReadOnly($"checkpoint failed: {e.Message}");
+            OnStorageError("checkpoint", e);
             throw;
         }
+    }
+
+    /// <summary>
+    /// After a full disk: once there is room again, restarts the journal on a fresh file (if it had failed) and flushes
+    /// ledger storage (a checkpoint); when both succeed the bookie is writable again. Nothing acknowledged was lost while
+    /// it was full: adds whose journal write failed were answered with an error, and the write cache kept every entry
+    /// the failed flush could not write. Called on every disk check; does nothing unless the bookie is out of space.
+    /// </summary>
+    /// <returns>Whether the bookie recovered now.</returns>
+    internal async Task<bool> TryRecoverFromFullDiskAsync(CancellationToken cancellationToken)
+    {
+        if (_outOfSpaceReason is null || _readOnlyReason is not null || _diskFull)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (_journal.Failure is not null)
+            {
+                _journal.Restart();
+            }
+
+            await CheckpointAsync(cancellationToken);
+        }
+        catch (IOException e) when (DiskErrors.IsOutOfSpace(e))
+        {
+            _logger.LogDebug("Bookie {Bookie} is still out of disk space: {Error}", Id, e.Message);
+            return false;
+        }
+        catch (IOException e)
+        {
+            // Checkpoint errors went through OnStorageError (a real I/O error made the bookie read-only for good); a journal
+            // that cannot start again is tried again at the next disk check.
+            _logger.LogWarning("Bookie {Bookie} could not leave the read-only state yet: {Error}", Id, e.Message);
+            return false;
+        }
+
+        _outOfSpaceReason = null;
+        _logger.LogWarning("Bookie {Bookie} is writable again: disk space returned, the journal and ledger storage write again", Id);
+        RaiseStateChanged();
+        return true;
     }
 
     /// <summary>Runs one garbage-collection pass now.</summary>
@@ -76,6 +119,14 @@ public sealed partial class Bookie
         while (await WaitTickAsync(timer))
         {
             CheckDisk();
+            try
+            {
+                await TryRecoverFromFullDiskAsync(_stopping.Token);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _logger.LogError(e, "Recovering bookie {Bookie} from a full disk failed", Id);
+            }
         }
     }
 

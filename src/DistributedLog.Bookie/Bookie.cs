@@ -37,6 +37,7 @@ public sealed partial class Bookie : IAsyncDisposable
     private readonly ConcurrentDictionary<long, BookieLedger> _ledgers = new();
     private readonly CancellationTokenSource _stopping = new();
     private volatile string? _readOnlyReason;
+    private volatile string? _outOfSpaceReason;
     private volatile bool _diskFull;
     private Task _background = Task.CompletedTask;
 
@@ -58,7 +59,7 @@ public sealed partial class Bookie : IAsyncDisposable
             },
             loggerFactory.CreateLogger<Journal.Journal>(),
             Metrics);
-        _journal.Failed += e => GoReadOnly($"journal I/O error: {e.Message}");
+        _journal.Failed += e => OnStorageError("journal", e);
     }
 
     /// <summary>How long an add may wait for room before it is refused.</summary>
@@ -71,13 +72,13 @@ public sealed partial class Bookie : IAsyncDisposable
     public BookieMetrics Metrics { get; }
 
     /// <summary>Whether the bookie accepts adds or only reads.</summary>
-    public BookieState State => _readOnlyReason is null && !_diskFull ? BookieState.Writable : BookieState.ReadOnly;
+    public BookieState State => _readOnlyReason is null && _outOfSpaceReason is null && !_diskFull ? BookieState.Writable : BookieState.ReadOnly;
 
     /// <summary>Raised (on any thread) after <see cref="State"/> may have changed: the bookie turned read-only or writable again.</summary>
     public event Action? StateChanged;
 
     /// <summary>Why the bookie is read-only, or null.</summary>
-    public string? ReadOnlyReason => _readOnlyReason ?? (_diskFull ? "free disk space is below the minimum" : null);
+    public string? ReadOnlyReason => _readOnlyReason ?? _outOfSpaceReason ?? (_diskFull ? "free disk space is below the minimum" : null);
 
     /// <summary>
     /// Opens a bookie over its directories: replays the journal from the last checkpoint into ledger storage (so every
@@ -151,7 +152,7 @@ public sealed partial class Bookie : IAsyncDisposable
         }
         catch (IOException e)
         {
-            GoReadOnly($"ledger storage I/O error: {e.Message}");
+            OnStorageError("ledger storage", e);
             return Reject(StatusCode.IoError, out status);
         }
 
@@ -293,7 +294,7 @@ public sealed partial class Bookie : IAsyncDisposable
         }
         catch (IOException e)
         {
-            GoReadOnly($"ledger storage I/O error: {e.Message}");
+            OnStorageError("ledger storage", e);
             return StatusCode.IoError;
         }
 
@@ -461,6 +462,28 @@ public sealed partial class Bookie : IAsyncDisposable
 
             ledger.Loaded = true;
         }
+    }
+
+    /// <summary>
+    /// An I/O error of the journal or the ledger storage. A full disk (<see cref="DiskErrors.IsOutOfSpace"/>) makes the
+    /// bookie read-only until space returns (<see cref="TryRecoverFromFullDiskAsync"/>); any other error makes it
+    /// read-only for good (fail-stop: the disk may have lost or corrupted data the bookie cannot know about).
+    /// </summary>
+    private void OnStorageError(string where, Exception e)
+    {
+        if (DiskErrors.IsOutOfSpace(e))
+        {
+            if (_outOfSpaceReason is null)
+            {
+                _outOfSpaceReason = $"{where}: the disk is full ({e.Message})";
+                _logger.LogError("Bookie {Bookie} is read-only until space returns: {Where} ran out of disk space ({Error})", Id, where, e.Message);
+                RaiseStateChanged();
+            }
+
+            return;
+        }
+
+        GoReadOnly($"{where} I/O error: {e.Message}");
     }
 
     private void GoReadOnly(string reason)

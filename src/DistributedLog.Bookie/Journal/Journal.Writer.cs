@@ -187,6 +187,64 @@ public sealed partial class Journal
         _logger.LogDebug("Rolled the journal to file {FileId:x16}", _currentFileId);
     }
 
+    /// <summary>
+    /// Starts a failed journal again on a fresh file, after the cause went away (the disk had no space left). Safe because
+    /// every record of the failed batch and every record queued after it was answered with the error: nothing that was
+    /// acknowledged is in doubt. The fresh file comes after the old ones, so a replay reads the old file up to its last
+    /// good record (cutting a partial tail there) and then the fresh one.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The journal did not fail, or is stopping.</exception>
+    /// <exception cref="IOException">The fresh file could not be created (still no space): the journal stays failed.</exception>
+    public void Restart()
+    {
+        lock (_gate)
+        {
+            if (_failure is null || _stopping)
+            {
+                throw new InvalidOperationException("Only a failed, running journal can be restarted.");
+            }
+        }
+
+        _writerThread?.Join();
+        try
+        {
+            _preparing?.Wait();
+        }
+        catch (AggregateException)
+        {
+            // The next file could not be prepared (likely for the same reason); it is made afresh below.
+        }
+
+        _preparing = null;
+        if (_nextFile is not null)
+        {
+            string stale = _nextFile.Path;
+            _nextFile.Dispose();
+            _nextFile = null;
+            TryDelete(stale);
+        }
+
+        // Never reuse the failed file's id: its tail may hold part of the failed batch. A file under the next id is what
+        // a failed preallocation left behind; it never held a record.
+        TryDelete(Path.Combine(_options.Directory, JournalFormat.FileName(_nextFileId)));
+        var fresh = CreateFile(_nextFileId);
+        _current?.Dispose();
+        _current = fresh;
+        _currentFileId = _nextFileId;
+        _currentOffset = JournalFormat.FileHeaderSize;
+        _nextFileId++;
+        LastSyncedMark = new LogMark(_currentFileId, _currentOffset);
+        PrepareNextFile();
+        lock (_gate)
+        {
+            _failure = null;
+        }
+
+        _writerThread = new Thread(WriterLoop) { IsBackground = true, Name = "bookie-journal" };
+        _writerThread.Start();
+        _logger.LogWarning("The journal restarted on the fresh file {FileId:x16} after its failure", _currentFileId);
+    }
+
     private void PrepareNextFile()
     {
         long id = _nextFileId;
@@ -256,7 +314,14 @@ public sealed partial class Journal
             _space?.TrySetResult();
         }
 
-        _logger.LogError(e, "Journal write failed; the journal stops accepting records");
+        if (DiskErrors.IsOutOfSpace(e))
+        {
+            _logger.LogError("Journal write failed, the disk is full ({Error}); the journal stops accepting records until space returns", e.Message);
+        }
+        else
+        {
+            _logger.LogError(e, "Journal write failed; the journal stops accepting records");
+        }
         Failed?.Invoke(e);
     }
 

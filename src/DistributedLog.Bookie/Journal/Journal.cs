@@ -9,7 +9,8 @@ namespace DistributedLog.Bookie.Journal;
 /// allocation per record) and return at once; one writer thread takes the whole batch, writes it with one system
 /// call, makes it durable with one <c>fdatasync</c> and then tells every appender. While a sync runs, the next batch
 /// fills: batches grow with load, and an idle journal syncs a lone record immediately (no fixed delay).
-/// Once a write or sync fails the journal fails stop: nothing after it is reported durable.
+/// Once a write or sync fails the journal fails stop: nothing after it is reported durable. The bookie may
+/// <see cref="Restart"/> it on a fresh file when the failure was a full disk and space returned.
 /// </summary>
 public sealed partial class Journal : IDisposable
 {

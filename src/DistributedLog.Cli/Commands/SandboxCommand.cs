@@ -17,18 +17,30 @@ internal static class SandboxCommand
         var bookies = new Option<int>("--bookies") { Description = "Number of bookies.", DefaultValueFactory = _ => 3 };
         var json = ClientOptions.Json();
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Warning };
+        var minFree = new Option<long>("--min-free-mb")
+        {
+            Description = "The bookies turn read-only below this much free disk (MiB); 0 turns the check off (a full disk still makes them read-only until space returns).",
+            DefaultValueFactory = _ => 256,
+        };
         var command = new Command("sandbox", "Run everything in one process (embedded metadata, bookies, a write proxy) until interrupted.")
         {
-            data, port, bookies, json, logLevel,
+            data, port, bookies, json, logLevel, minFree,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
             using var loggerFactory = ServerRun.Logging(result.GetValue(logLevel));
+            long minFreeMb = result.GetValue(minFree);
+            if (minFreeMb < 0)
+            {
+                throw new ArgumentException($"--min-free-mb must not be negative (got {minFreeMb}).");
+            }
+
             var (stop, sigterm) = ServerRun.StopSignal(cancellationToken);
             using (stop)
             using (sigterm)
             {
-                await using var sandbox = await SandboxHost.StartAsync(result.GetValue(data)!.FullName, result.GetValue(port), result.GetValue(bookies), loggerFactory, stop.Token);
+                await using var sandbox = await SandboxHost.StartAsync(result.GetValue(data)!.FullName, result.GetValue(port), result.GetValue(bookies), loggerFactory, stop.Token,
+                    minFreeMb << 20);
                 ServerRun.PrintReady(result.GetValue(json),
                     $"dlog sandbox ready: proxy {sandbox.Proxy.Endpoint}, {sandbox.BookieIds.Count} bookies, metrics {sandbox.Proxy.AdminEndpoint}/metrics, data {sandbox.DataDirectory}",
                     w =>

@@ -32,7 +32,8 @@ internal sealed class SandboxHost : IAsyncDisposable
 
     public ProxyHost Proxy { get; private set; } = null!;
 
-    public static async Task<SandboxHost> StartAsync(string dataDirectory, int port, int bookies, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    public static async Task<SandboxHost> StartAsync(string dataDirectory, int port, int bookies, ILoggerFactory loggerFactory, CancellationToken cancellationToken,
+        long minFreeDiskBytes = 256L << 20)
     {
         if (bookies is < 1 or > 9)
         {
@@ -61,6 +62,7 @@ internal sealed class SandboxHost : IAsyncDisposable
                     WriteCacheSize = 16L << 20,
                     JournalFileSize = 16L << 20,
                     EntryLogSizeLimit = 64L << 20,
+                    MinFreeDiskBytes = minFreeDiskBytes,
                 }, loggerFactory, cancellationToken: cancellationToken);
                 parts.Add(bookie);
                 ids.Add(bookie.BookieId);
