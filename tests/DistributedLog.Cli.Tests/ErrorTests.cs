@@ -30,6 +30,19 @@ public sealed class ErrorTests(SandboxFixture fixture)
         CliAssert.UserError(await Sandbox.RunAsync("truncate", log, "--before", "1:0:0", "--json"), log, "not exist");
     }
 
+    [Fact]
+    public async Task Truncate_beyond_the_last_record_is_refused_and_removes_nothing()
+    {
+        // Issue 9: "truncate --before 999:0:0" on a log with one completed segment succeeded and deleted it silently.
+        string log = CliAssert.NewLog("beyond");
+        CliAssert.Succeeded(await Sandbox.RunAsync("create", log));
+        var acks = CliAssert.Acks(CliAssert.Succeeded(await Sandbox.RunWithInputAsync("r1\nr2\n", "write", log, "--json")));
+        string message = CliAssert.UserError(await Sandbox.RunAsync("truncate", log, "--before", "999:0:0"), "999:0:0", "beyond its last record", acks[^1].Dlsn);
+        Assert.Contains("nothing was truncated", message, StringComparison.Ordinal);
+        CliAssert.UserError(await Sandbox.RunAsync("truncate", log, "--before", "999:0:0", "--json"), "beyond its last record");
+        Assert.Equal(["r1", "r2"], CliAssert.Records(CliAssert.Succeeded(await Sandbox.RunAsync("read", log, "--json"))).Select(r => r.Text));
+    }
+
     [Theory]
     [InlineData("a//b")]
     [InlineData("../x")]
