@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using DistributedLog.Protocol.Errors;
 
 namespace DistributedLog.Ledgers.Metadata;
 
@@ -92,9 +94,69 @@ public sealed record LedgerMetadata
     [JsonIgnore]
     public IReadOnlyList<string> CurrentEnsemble => Ensembles[^1].Bookies;
 
+    /// <summary>
+    /// Decodes stored metadata of ledger <paramref name="ledgerId"/> and checks it: the JSON must be readable, every
+    /// required field present and not null, the invariants of <see cref="Validate"/> hold, the ledger id match, and the
+    /// format version be one this code understands.
+    /// </summary>
+    /// <exception cref="DlException"><see cref="StatusCode.MetadataException"/> for unreadable or invalid metadata,
+    /// <see cref="StatusCode.UnsupportedMetadataVersion"/> for a newer format.</exception>
+    public static LedgerMetadata FromJson(long ledgerId, ReadOnlySpan<byte> json)
+    {
+        LedgerMetadata? metadata;
+        try
+        {
+            metadata = JsonSerializer.Deserialize(json, LedgerMetadataJson.Default.LedgerMetadata);
+        }
+        catch (JsonException e)
+        {
+            throw new DlException(StatusCode.MetadataException, $"The metadata of ledger {ledgerId} is unreadable: {e.Message}");
+        }
+
+        if (metadata is null)
+        {
+            throw new DlException(StatusCode.MetadataException, $"The metadata of ledger {ledgerId} is invalid: empty.");
+        }
+
+        if (metadata.FormatVersion > CurrentFormatVersion)
+        {
+            throw new DlException(StatusCode.UnsupportedMetadataVersion,
+                $"Ledger {ledgerId} was written in metadata format {metadata.FormatVersion}; this version understands up to {CurrentFormatVersion}.");
+        }
+
+        string? problem = metadata.Validate();
+        if (problem is null && metadata.LedgerId != ledgerId)
+        {
+            problem = $"it names ledger {metadata.LedgerId}";
+        }
+
+        if (problem is not null)
+        {
+            throw new DlException(StatusCode.MetadataException, $"The metadata of ledger {ledgerId} is invalid: {problem}.");
+        }
+
+        return metadata;
+    }
+
     /// <summary>Checks the invariants (E ≥ Qw ≥ Qa ≥ 1, ensembles of size E, increasing first entries); returns what is wrong, or null.</summary>
     public string? Validate()
     {
+        // Decoded JSON may hold nulls where the types do not allow them: check before anything dereferences them.
+        if (Ensembles is null || MasterKey is null || CustomMetadata is null)
+        {
+            return "a required field is null";
+        }
+
+        if (Ensembles.Any(e => e?.Bookies is null || e.Bookies.Any(b => b is null)) || CustomMetadata.Values.Any(v => v is null))
+        {
+            return "an ensemble, a bookie id or a custom value is null";
+        }
+
+        if (LedgerId < 0 || FormatVersion < 1)
+        {
+            return $"ledger id {LedgerId} or format version {FormatVersion} is out of range";
+        }
+
         if (AckQuorumSize < 1 || WriteQuorumSize < AckQuorumSize || EnsembleSize < WriteQuorumSize)
         {
             return $"quorums must satisfy E >= Qw >= Qa >= 1 (E={EnsembleSize}, Qw={WriteQuorumSize}, Qa={AckQuorumSize})";

@@ -96,29 +96,5 @@ public sealed class MetadataLedgerStore(IMetadataStore store) : ILedgerMetadataS
 
     private static byte[] Serialize(LedgerMetadata metadata) => JsonSerializer.SerializeToUtf8Bytes(metadata, LedgerMetadataJson.Default.LedgerMetadata);
 
-    private static LedgerMetadata Deserialize(long ledgerId, ReadOnlySpan<byte> json)
-    {
-        LedgerMetadata? metadata;
-        try
-        {
-            metadata = JsonSerializer.Deserialize(json, LedgerMetadataJson.Default.LedgerMetadata);
-        }
-        catch (JsonException e)
-        {
-            throw new DlException(StatusCode.MetadataException, $"The metadata of ledger {ledgerId} is unreadable: {e.Message}");
-        }
-
-        if (metadata is null || metadata.Validate() is string problem2 && problem2.Length > 0)
-        {
-            throw new DlException(StatusCode.MetadataException, $"The metadata of ledger {ledgerId} is invalid: {metadata?.Validate() ?? "empty"}.");
-        }
-
-        if (metadata.FormatVersion > LedgerMetadata.CurrentFormatVersion)
-        {
-            throw new DlException(StatusCode.UnsupportedMetadataVersion,
-                $"Ledger {ledgerId} was written in metadata format {metadata.FormatVersion}; this version understands up to {LedgerMetadata.CurrentFormatVersion}.");
-        }
-
-        return metadata;
-    }
+    private static LedgerMetadata Deserialize(long ledgerId, ReadOnlySpan<byte> json) => LedgerMetadata.FromJson(ledgerId, json);
 }

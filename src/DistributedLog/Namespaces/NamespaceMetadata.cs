@@ -70,7 +70,7 @@ public sealed class NamespaceMetadata(IMetadataStore store, string namespaceName
     public async Task<IReadOnlyList<(LogSegmentMetadata Segment, long Version)>> GetSegmentsAsync(string name, CancellationToken cancellationToken = default)
     {
         var listing = await store.ListAsync(Layout.Segments(LogName.Validate(name)), cancellationToken);
-        return [.. listing.Select(v => (Deserialize(v.Key, v.Value.Span, LogMetadataJson.Default.LogSegmentMetadata), v.Version))];
+        return [.. listing.Select(v => (LogSegmentMetadata.FromJson(v.Key, v.Value.Span), v.Version))];
     }
 
     /// <summary>

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Errors;
 
 namespace DistributedLog.Segments;
 
@@ -79,6 +81,45 @@ public sealed record LogSegmentMetadata
     /// <summary>Fields written by newer code, kept on rewrite.</summary>
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? UnknownFields { get; set; }
+
+    /// <summary>
+    /// Decodes the segment record stored at <paramref name="key"/> and checks what no writer can produce (a sequence
+    /// number below 1, a negative ledger id or record count, an unknown format version).
+    /// </summary>
+    /// <exception cref="DlException"><see cref="StatusCode.MetadataException"/> for an unreadable or invalid record,
+    /// <see cref="StatusCode.UnsupportedMetadataVersion"/> for a newer format.</exception>
+    public static LogSegmentMetadata FromJson(string key, ReadOnlySpan<byte> json)
+    {
+        LogSegmentMetadata? segment;
+        try
+        {
+            segment = JsonSerializer.Deserialize(json, LogMetadataJson.Default.LogSegmentMetadata);
+        }
+        catch (JsonException e)
+        {
+            throw new DlException(StatusCode.MetadataException, $"The metadata record '{key}' is unreadable: {e.Message}");
+        }
+
+        if (segment is null)
+        {
+            throw new DlException(StatusCode.MetadataException, $"The metadata record '{key}' is unreadable: empty record");
+        }
+
+        if (segment.FormatVersion > CurrentFormatVersion)
+        {
+            throw new DlException(StatusCode.UnsupportedMetadataVersion,
+                $"The segment record '{key}' is in format {segment.FormatVersion}; this version understands up to {CurrentFormatVersion}.");
+        }
+
+        if (segment.FormatVersion < 1 || segment.Lssn < 1 || segment.LedgerId < 0 || segment.RecordCount < 0)
+        {
+            throw new DlException(StatusCode.MetadataException,
+                $"The segment record '{key}' is invalid: format {segment.FormatVersion}, lssn {segment.Lssn}, ledger {segment.LedgerId}, " +
+                $"{segment.RecordCount} records.");
+        }
+
+        return segment;
+    }
 
     /// <summary>Whether the segment is in progress.</summary>
     [JsonIgnore]

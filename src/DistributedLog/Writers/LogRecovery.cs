@@ -70,7 +70,7 @@ internal static class LogRecovery
             var (log, logVersion) = await ns.GetLogAsync(logName, cancellationToken);
             var current = await store.GetAsync(segmentKey, cancellationToken)
                 ?? throw new DlException(StatusCode.LogSegmentNotFound, $"Segment {lssn} of log '{logName}' disappeared while being completed.");
-            var segment = JsonSerializer.Deserialize(current.Value.Span, LogMetadataJson.Default.LogSegmentMetadata)!;
+            var segment = LogSegmentMetadata.FromJson(segmentKey, current.Value.Span);
             if (!segment.IsInProgress)
             {
                 return;
