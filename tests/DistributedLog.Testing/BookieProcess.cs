@@ -45,6 +45,23 @@ public sealed class BookieProcess : IAsyncDisposable
     /// <summary>SIGKILL: the process dies at once, with no chance to flush anything.</summary>
     public Task KillAsync() => _process.KillAsync();
 
+    /// <summary>SIGSTOP: the process freezes (a long GC pause, a stuck disk); its sockets stay open but nothing is answered.</summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT: a paused process carries on.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        int pid = _process.ProcessId ?? throw new InvalidOperationException($"bookie {BookieId} is not running");
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {pid} failed with exit code {kill.ExitCode}");
+        }
+    }
+
     /// <summary>SIGTERM and wait for a clean exit.</summary>
     public Task<int> StopAsync() => _process.StopAsync();
 
