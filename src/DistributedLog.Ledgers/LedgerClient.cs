@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using DistributedLog.Bookie.Client;
 using DistributedLog.Ledgers.Handles;
 using DistributedLog.Ledgers.Metadata;
+using DistributedLog.Ledgers.Placement;
 using DistributedLog.Protocol.Errors;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -28,6 +29,7 @@ public sealed partial class LedgerClient : IAsyncDisposable
         Registry = registry;
         _ownsBookies = bookies is null;
         Bookies = bookies ?? new BookieClient(new BookieClientOptions { RequestTimeout = Options.BookieTimeout, LoggerFactory = _loggerFactory });
+        Quarantine = new BookieQuarantine(Options.BookieQuarantineTime, Options.TimeProvider);
     }
 
     /// <summary>The settings.</summary>
@@ -42,6 +44,34 @@ public sealed partial class LedgerClient : IAsyncDisposable
     /// <summary>The available bookies.</summary>
     public IBookieRegistry Registry { get; }
 
+    /// <summary>
+    /// The bookies quarantined now because they failed a write of this client (see
+    /// <see cref="LedgerClientOptions.BookieQuarantineTime"/>): new ensembles avoid them while others are available.
+    /// </summary>
+    public IReadOnlySet<string> QuarantinedBookies => Quarantine.Current();
+
+    internal BookieQuarantine Quarantine { get; }
+
+    /// <summary>
+    /// Chooses a new ensemble among the writable bookies, avoiding quarantined ones while enough others exist (then
+    /// falling back to all writable bookies, as BookKeeper does).
+    /// </summary>
+    private IReadOnlyList<string> ChooseEnsemble(int ensembleSize)
+    {
+        var writable = Registry.WritableBookies;
+        var quarantined = Quarantine.Current();
+        if (quarantined.Count > 0)
+        {
+            var preferred = writable.Where(b => !quarantined.Contains(b)).ToArray();
+            if (preferred.Length >= ensembleSize)
+            {
+                return Options.PlacementPolicy.ChooseEnsemble(ensembleSize, preferred);
+            }
+        }
+
+        return Options.PlacementPolicy.ChooseEnsemble(ensembleSize, writable);
+    }
+
     /// <summary>Creates a ledger on a new ensemble and returns its writer.</summary>
     /// <param name="ensembleSize">E (default from options).</param>
     /// <param name="writeQuorumSize">Qw (default from options).</param>
@@ -52,7 +82,7 @@ public sealed partial class LedgerClient : IAsyncDisposable
         IReadOnlyDictionary<string, string>? customMetadata = null, CancellationToken cancellationToken = default)
     {
         int e = ensembleSize ?? Options.EnsembleSize, qw = writeQuorumSize ?? Options.WriteQuorumSize, qa = ackQuorumSize ?? Options.AckQuorumSize;
-        var ensemble = Options.PlacementPolicy.ChooseEnsemble(e, Registry.WritableBookies);
+        var ensemble = ChooseEnsemble(e);
         long ledgerId = await MetadataStore.NextLedgerIdAsync(cancellationToken);
         var metadata = new LedgerMetadata
         {

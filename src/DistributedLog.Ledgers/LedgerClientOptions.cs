@@ -18,6 +18,18 @@ public sealed class LedgerClientOptions
     /// <summary>How long a bookie may take to answer a request before it counts as failed (adds then change the ensemble). Default 5 s.</summary>
     public TimeSpan BookieTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a bookie that failed a write of this client (error or <see cref="BookieTimeout"/>) is quarantined:
+    /// new ensembles and ensemble changes avoid it while other writable bookies are available, and use it again
+    /// afterwards (as BookKeeper's <c>bookieQuarantineTimeSeconds</c>). When only quarantined bookies are left they
+    /// are used anyway — except one that failed for the same writer since its last acknowledged entry. Default
+    /// 5 minutes; zero disables the quarantine.
+    /// </summary>
+    public TimeSpan BookieQuarantineTime { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The clock (quarantine expiry). Default the system clock.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>After this long without an answer, a read is also sent to the next replica (speculative read). Default 50 ms.</summary>
     public TimeSpan SpeculativeReadTimeout { get; init; } = TimeSpan.FromMilliseconds(50);
 

@@ -48,6 +48,23 @@ public sealed class BookieProcess : IAsyncDisposable
     /// <summary>SIGTERM (<paramref name="signals"/> times in a row) and wait for the exit; returns the exit code.</summary>
     public Task<int> StopAsync(int signals = 1) => _process.StopAsync(signals: signals);
 
+    /// <summary>SIGSTOP: the process freezes (a long GC pause, a stuck disk); its sockets stay open but nothing is answered.</summary>
+    public Task PauseAsync() => SignalAsync("STOP");
+
+    /// <summary>SIGCONT: a paused process carries on.</summary>
+    public Task ResumeAsync() => SignalAsync("CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        int pid = _process.ProcessId ?? throw new InvalidOperationException($"bookie {BookieId} is not running");
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {pid} failed with exit code {kill.ExitCode}");
+        }
+    }
+
     /// <summary>SIGKILL, then delete every byte of the bookie's data, as a replaced or wiped disk would.</summary>
     public async Task WipeAsync()
     {

@@ -8,7 +8,9 @@ namespace DistributedLog.Ledgers.Handles;
 public sealed partial class LedgerHandle
 {
     private readonly HashSet<string> _failedBookies = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _everFailed = new(StringComparer.Ordinal);
+    // Bookies that failed for this writer since its last acknowledged entry: never chosen as replacements, even as a
+    // last resort, so two dead bookies cannot replace each other in turn while nothing is acknowledged.
+    private readonly HashSet<string> _failedSinceProgress = new(StringComparer.Ordinal);
     private bool _changingEnsemble;
 
     /// <summary>How many ensemble changes this writer made.</summary>
@@ -16,6 +18,7 @@ public sealed partial class LedgerHandle
 
     private void OnBookieFailed(string bookieId)
     {
+        _client.Quarantine.Add(bookieId);
         lock (_gate)
         {
             if (_error is not null || Array.IndexOf(_ensemble, bookieId) < 0)
@@ -24,7 +27,7 @@ public sealed partial class LedgerHandle
             }
 
             _failedBookies.Add(bookieId);
-            _everFailed.Add(bookieId);
+            _failedSinceProgress.Add(bookieId);
             if (_changingEnsemble)
             {
                 return;
@@ -52,6 +55,7 @@ public sealed partial class LedgerHandle
             long firstEntry;
             string[] ensemble;
             string[] failed;
+            HashSet<string> excluded;
             lock (_gate)
             {
                 if (_error is not null)
@@ -77,6 +81,7 @@ public sealed partial class LedgerHandle
                 version = _metadataVersion;
                 firstEntry = _lastAddConfirmed + 1;
                 ensemble = _ensemble;
+                excluded = [.. _failedSinceProgress];
             }
 
             string[] replaced;
@@ -87,7 +92,7 @@ public sealed partial class LedgerHandle
                 foreach (string bookie in failed)
                 {
                     int index = Array.IndexOf(replaced, bookie);
-                    replaced[index] = _client.Options.PlacementPolicy.ReplaceBookie(replaced, bookie, _client.Registry.WritableBookies, _everFailed);
+                    replaced[index] = ChooseReplacement(replaced, bookie, excluded);
                 }
 
                 var segments = metadata.Ensembles.ToList();
@@ -176,6 +181,39 @@ public sealed partial class LedgerHandle
             {
                 _client.Bookies.AddEntry(target.BookieId, MasterKey, target.Owner.Entry, recovery: false, this, target);
             }
+        }
+    }
+
+    /// <summary>
+    /// A replacement for <paramref name="failed"/>: a writable bookie outside the ensemble that has not failed for this
+    /// writer since its last acknowledged entry, preferably not quarantined (BookKeeper's order: quarantined bookies
+    /// only when nothing else is left).
+    /// </summary>
+    private string ChooseReplacement(string[] ensemble, string failed, HashSet<string> excluded)
+    {
+        var writable = _client.Registry.WritableBookies;
+        var quarantined = _client.Quarantine.Current();
+        if (quarantined.Count > 0)
+        {
+            try
+            {
+                return _client.Options.PlacementPolicy.ReplaceBookie(ensemble, failed, writable, new HashSet<string>(excluded.Concat(quarantined), StringComparer.Ordinal));
+            }
+            catch (DlException e) when (e.Code == StatusCode.NotEnoughBookies)
+            {
+                _logger.LogInformation("Ledger {Ledger}: no bookie outside quarantine [{Quarantined}] can replace {Bookie}; trying quarantined ones",
+                    LedgerId, string.Join(", ", quarantined), failed);
+            }
+        }
+
+        try
+        {
+            return _client.Options.PlacementPolicy.ReplaceBookie(ensemble, failed, writable, excluded);
+        }
+        catch (DlException e) when (e.Code == StatusCode.NotEnoughBookies && excluded.Count > 0)
+        {
+            throw new DlException(StatusCode.NotEnoughBookies,
+                $"{e.Message} Not chosen again before this writer acknowledges another entry, because they failed for it since: [{string.Join(", ", excluded)}].", e);
         }
     }
 

@@ -213,6 +213,8 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
             completed.Add(head);
         }
 
+        // Progress: bookies that failed before it may replace others again (still subject to the client's quarantine).
+        _failedSinceProgress.Clear();
         if (_pending.Count == 0 && _drained is not null)
         {
             _drained.TrySetResult();
