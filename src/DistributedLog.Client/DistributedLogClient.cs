@@ -237,7 +237,10 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
             catch (RpcException e)
             {
                 var error = OnCallFailed(endpoint, log, e, mayExecute);
-                if (!error.IsRetryable || ShouldFailFast(e) || !await retry.BackoffAsync(cancellationToken))
+
+                // A write whose call timed out or broke may have been executed: resending it could write it twice.
+                bool outcomeUnknown = mayExecute && error.Code is StatusCode.FlushTimeout or StatusCode.WriteException;
+                if (outcomeUnknown || !error.IsRetryable || ShouldFailFast(e) || !await retry.BackoffAsync(cancellationToken))
                 {
                     throw error;
                 }
