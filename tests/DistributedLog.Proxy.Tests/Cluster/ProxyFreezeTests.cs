@@ -82,7 +82,7 @@ public sealed class ProxyFreezeTests(ITestOutputHelper output)
             // Records streamed to the frozen owner wait; unary writes time out there (outcome unknown), then go to the
             // other proxy, which takes the log once the frozen owner's lease expired (recovering, so fencing, its segment).
             var stuck = Enumerable.Range(0, 50).Select(i => ($"stuck-{i}", stream.WriteAsync(Bytes($"stuck-{i}")))).ToList();
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(180));
             int moved = 0;
             for (int i = 0; moved < 20; i++)
             {
@@ -132,7 +132,7 @@ public sealed class ProxyFreezeTests(ITestOutputHelper output)
         using (var channel = GrpcChannel.ForAddress(frozen.Endpoint))
         {
             var raw = new DistributedLogProxy.DistributedLogProxyClient(channel);
-            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(120));
             WriteResponse answer;
             do
             {
@@ -153,7 +153,7 @@ public sealed class ProxyFreezeTests(ITestOutputHelper output)
         // Everything acknowledged is there once, in acknowledged order; nothing of unknown outcome appears twice; the
         // records after the move follow everything the frozen owner had written (its segment was closed by recovery).
         var records = new List<LogRecordWithDlsn>();
-        await foreach (var record in client.ReadAsync("frozen").WithCancellation(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))
+        await foreach (var record in client.ReadAsync("frozen").WithCancellation(new CancellationTokenSource(TimeSpan.FromSeconds(180)).Token))
         {
             records.Add(record);
         }
