@@ -40,13 +40,15 @@ public sealed class ClientTimeoutTests
         {
             Endpoints = [endpoint],
             DiscoverProxies = false,
-            CallTimeout = TimeSpan.FromSeconds(1),
-            RetryBudget = TimeSpan.FromSeconds(10),
+            CallTimeout = TimeSpan.FromSeconds(2),
+            RetryBudget = TimeSpan.FromSeconds(15),
         });
         var error = await Assert.ThrowsAsync<DlException>(() => client.WriteAsync("log", "x"u8.ToArray()));
         Assert.Equal(StatusCode.FlushTimeout, error.Code);
         Assert.Contains("outcome is unknown", error.Message, StringComparison.Ordinal);
-        Assert.Equal(1, Volatile.Read(ref received));
+        // Once at most (a loaded machine may time the call out before it reaches the server); it was sent again and
+        // again (8 times within the retry budget) before writes of unknown outcome stopped being retried.
+        Assert.InRange(Volatile.Read(ref received), 0, 1);
         await app.StopAsync();
     }
 }
