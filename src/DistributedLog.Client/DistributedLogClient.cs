@@ -237,7 +237,10 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
             catch (RpcException e)
             {
                 var error = OnCallFailed(endpoint, log, e, mayExecute);
-                if (!error.IsRetryable || ShouldFailFast(e) || !await retry.BackoffAsync(cancellationToken))
+
+                // A write whose call timed out or broke may have been executed: resending it could write it twice.
+                bool outcomeUnknown = mayExecute && error.Code is StatusCode.FlushTimeout or StatusCode.WriteException;
+                if (outcomeUnknown || !error.IsRetryable || ShouldFailFast(e) || !await retry.BackoffAsync(cancellationToken))
                 {
                     throw error;
                 }
@@ -309,6 +312,10 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
     {
         if (e.StatusCode == global::Grpc.Core.StatusCode.DeadlineExceeded)
         {
+            // A proxy that does not answer within the call timeout may be frozen (a long GC pause, SIGSTOP, a stuck disk):
+            // send the next requests elsewhere for a while; once its ownership lease expires another proxy takes its logs.
+            _proxies.MarkDown(endpoint);
+            _proxies.ForgetOwner(log);
             return mayExecute
                 ? new DlException(StatusCode.FlushTimeout, $"Proxy {endpoint} did not answer within {_options.CallTimeout.TotalSeconds:0.###} s; the write's outcome is unknown.")
                 : new DlException(StatusCode.Timeout, $"Proxy {endpoint} did not answer within {_options.CallTimeout.TotalSeconds:0.###} s.");

@@ -5,6 +5,7 @@ using DistributedLog.Grpc.V1;
 using DistributedLog.Protocol.Errors;
 using DistributedLog.Protocol.Records;
 using DistributedLog.Proxy.Hosting;
+using DistributedLog.Testing;
 using Google.Protobuf;
 using Grpc.Health.V1;
 using Dlsn = DistributedLog.Protocol.Records.Dlsn;
@@ -189,6 +190,39 @@ public sealed class ProxyDefectTests
         Assert.Equal(0, proxies.A.OwnedLogs);
         var refused = await proxies.Raw(proxies.A).WriteAsync(new WriteRequest { Log = "drained", Record = new Record { Payload = ByteString.CopyFromUtf8("y") } });
         Assert.Equal((int)StatusCode.ServiceUnavailable, refused.Header.Code);
+    }
+
+    [Fact]
+    public async Task DlogWriteGoesOnAfterTheProxysWriterFailsAndReportsOnlyTheUnknownOutcomes()
+    {
+        await using var proxies = await InProcessProxies.StartAsync();
+        var client = proxies.Client(discover: true, proxies.A.Endpoint);
+        await client.CreateLogAsync("dlog-write-fenced");
+        string owner = (await client.GetOwnerAsync("dlog-write-fenced")) ?? proxies.A.Endpoint;
+        const int count = 100_000;
+        await using var write = Dlog.Start(["write", "dlog-write-fenced", "--endpoint", proxies.A.Endpoint, "--count", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "--size", "20", "--json"]);
+        await write.WaitForLinesAsync(2000, TimeSpan.FromSeconds(60));
+
+        // Fence the proxy's segment mid-run (a lock-free takeover recovers it), as a lost bookie quorum or a stolen lease would.
+        await using (var takeover = await proxies.Namespace.OpenLog("dlog-write-fenced").OpenWriterAsync(new Writers.LogWriterOptions { DisableOwnershipLock = true }))
+        {
+            await takeover.AbortAsync();
+        }
+
+        var result = await write.WaitForExitAsync(TimeSpan.FromSeconds(120));
+        var lines = write.Lines;
+        int unknown = lines.Count(l => l.Contains("\"outcome\":\"unknown\"", StringComparison.Ordinal));
+        var acks = lines.Where(l => l.Contains("\"dlsn\"", StringComparison.Ordinal)).ToList();
+        Assert.True(unknown > 0, $"the takeover should have failed the proxy's writer mid-run (it wrote {acks.Count} records first): {result}");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("unknown outcome", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+
+        // Every record is reported once, acknowledged or of unknown outcome: the command went on to the end.
+        Assert.Equal(count, acks.Count + unknown);
+        var records = await ReadAllAsync(client, "dlog-write-fenced");
+        Assert.True(records.Count >= acks.Count && records.Count <= count);
+        Assert.Equal($"record-{count - 1}", Text(records[^1]).TrimEnd('.'));
     }
 
     [Fact]
