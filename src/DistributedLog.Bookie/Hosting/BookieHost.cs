@@ -78,6 +78,7 @@ public sealed class BookieHost : IAsyncDisposable
                 FlushInterval = options.FlushInterval,
                 GcInterval = options.GcInterval,
                 MinFreeDiskBytes = options.MinFreeDiskBytes,
+                DiskCheckInterval = options.DiskCheckInterval,
                 Faults = options.Faults,
             }, opened, loggerFactory, meterFactory, cancellationToken);
             var host = new BookieHost(bookie, server);

@@ -35,6 +35,9 @@ public sealed class BookieHostOptions
     /// <summary>Garbage-collection interval. Default 1 min.</summary>
     public TimeSpan GcInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>How often free space is checked and a bookie made read-only by a full disk tries to become writable again. Default 5 s.</summary>
+    public TimeSpan DiskCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Free bytes below which the bookie turns read-only. Default 256 MiB.</summary>
     public long MinFreeDiskBytes { get; init; } = 256L << 20;
 

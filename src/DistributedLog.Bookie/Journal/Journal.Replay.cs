@@ -25,7 +25,9 @@ public sealed partial class Journal
     /// <summary>
     /// Replays every record after <paramref name="from"/> in journal order. Each file's data ends at its first zero length;
     /// a record that fails its checksum or runs past the file is a torn tail: it and what follows in that file are cut,
-    /// never returned. Must be called before <see cref="Start"/>.
+    /// never returned (logged as a warning). In a recycled file, bytes that are not a record of this file (an impossible
+    /// length, or a record of the file it was recycled from) are the plain end of its records, logged at debug level.
+    /// Must be called before <see cref="Start"/>.
     /// </summary>
     /// <exception cref="InvalidDataException">The journal file the checkpoint points into is missing or unreadable.</exception>
     public JournalReplayResult Replay(LogMark from, IJournalReplayVisitor visitor)
@@ -62,6 +64,7 @@ public sealed partial class Journal
                     continue;
                 }
 
+                long recycledFrom = JournalFormat.RecycledFrom(header);
                 long pos = fileId == from.FileId ? Math.Max(from.Offset, JournalFormat.FileHeaderSize) : JournalFormat.FileHeaderSize;
                 var reader = new WindowReader(file, length, window);
                 uint seed = JournalFormat.Seed(fileId);
@@ -82,6 +85,13 @@ public sealed partial class Journal
 
                     if (bodyLength <= 0 || bodyLength > PackagedEntryLimit + 16 || pos + JournalFormat.RecordHeaderSize + bodyLength > length)
                     {
+                        if (recycledFrom != 0)
+                        {
+                            // Not a record header of this file: the middle of an old record of the file it was recycled from.
+                            _logger.LogDebug("Journal file {Path}: end of this file's records at {Offset} (stale bytes of a recycled file follow)", path, pos);
+                            break;
+                        }
+
                         tornTails++;
                         _logger.LogWarning("Journal file {Path}: record at {Offset} declares {Length} bytes; cutting the torn tail", path, pos, bodyLength);
                         break;
@@ -90,8 +100,15 @@ public sealed partial class Journal
                     ReadOnlySpan<byte> body = reader.Get(pos + JournalFormat.RecordHeaderSize, bodyLength);
                     if (Crc32C.Compute(body, seed) != crc)
                     {
+                        if (recycledFrom != 0 && Crc32C.Compute(body, JournalFormat.Seed(recycledFrom)) == crc)
+                        {
+                            _logger.LogDebug("Journal file {Path}: end of this file's records at {Offset} (stale records of recycled file {Old:x16} follow)",
+                                path, pos, recycledFrom);
+                            break;
+                        }
+
                         tornTails++;
-                        _logger.LogInformation("Journal file {Path}: data ends at {Offset} (a torn tail, or old bytes of a recycled file); cutting the torn tail", path, pos);
+                        _logger.LogWarning("Journal file {Path}: record at {Offset} fails its checksum; cutting the torn tail", path, pos);
                         break;
                     }
 

@@ -257,12 +257,20 @@ public sealed partial class Journal
     {
         string path = Path.Combine(_options.Directory, JournalFormat.FileName(fileId));
         DurableFile? file = null;
+        long recycledFrom = 0;
         lock (_recycleGate)
         {
             var free = FreeFiles();
             if (free.Count > 0)
             {
                 // A recycled file still holds old records; they carry another file's checksum seed, so replay stops at them.
+                // The header names the old file, so replay reports that end as such and not as a torn tail.
+                string name = Path.GetFileName(free[0]);
+                if (!JournalFormat.TryParseFileName(name[..^FreeSuffix.Length], out recycledFrom))
+                {
+                    recycledFrom = 0;
+                }
+
                 File.Move(free[0], path);
                 file = DurableFile.OpenExisting(path, _options.Faults);
             }
@@ -277,7 +285,7 @@ public sealed partial class Journal
         try
         {
             Span<byte> header = stackalloc byte[JournalFormat.FileHeaderSize];
-            JournalFormat.WriteFileHeader(header, fileId);
+            JournalFormat.WriteFileHeader(header, fileId, recycledFrom);
             file.Write(0, header);
             file.Sync();
             return file;

@@ -18,7 +18,8 @@ public enum JournalRecordType : byte
 /// The journal's on-disk format. A journal file (<c>&lt;id as 16 hex digits&gt;.jnl</c>) is preallocated, starts with a
 /// <see cref="FileHeaderSize"/>-byte header and holds records back to back:
 /// <code>
-/// header: u32 magic "DLJN" | u32 version | u64 fileId | u32 crc32c(bytes 0..16) | zero padding
+/// header: u32 magic "DLJN" | u32 version | u64 fileId | u32 crc32c(bytes 0..16)
+///         | i64 recycledFrom | u32 crc32c(bytes 20..28)   (zero for a fresh file) | zero padding
 /// record: u32 bodyLength | u32 crc32c(body, seed = fileId) | body = u8 type | type-specific bytes
 ///   AddEntry:  the packaged entry
 ///   MasterKey: i64 ledgerId | u8 keyLength | key
@@ -27,7 +28,8 @@ public enum JournalRecordType : byte
 /// All integers little-endian. A zero length marks the end of written data (files are zero-filled ahead);
 /// a record whose length runs past the file or whose checksum fails is a torn tail and ends the file's data.
 /// Seeding the checksum with the file id means stale bytes of another file never pass as this file's records, which
-/// lets retired journal files be recycled without zero-filling them again.
+/// lets retired journal files be recycled without zero-filling them again; the header of a recycled file names the file
+/// it was recycled from, so that replay tells the end of its records (stale bytes follow) from a torn tail.
 /// </summary>
 public static class JournalFormat
 {
@@ -55,13 +57,31 @@ public static class JournalFormat
     }
 
     /// <summary>Writes a file header.</summary>
-    public static void WriteFileHeader(Span<byte> destination, long fileId)
+    /// <param name="destination">At least <see cref="FileHeaderSize"/> bytes.</param>
+    /// <param name="fileId">The file's id.</param>
+    /// <param name="recycledFrom">The id of the retired file whose blocks this file reuses (its stale records follow this
+    /// file's own), or 0 for a fresh file.</param>
+    public static void WriteFileHeader(Span<byte> destination, long fileId, long recycledFrom = 0)
     {
         destination[..FileHeaderSize].Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Magic);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], Version);
         BinaryPrimitives.WriteInt64LittleEndian(destination[8..], fileId);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[16..], Crc32C.Compute(destination[..16]));
+        if (recycledFrom != 0)
+        {
+            // Bytes 20..32 were zero padding in version 1, so older readers ignore them.
+            BinaryPrimitives.WriteInt64LittleEndian(destination[20..], recycledFrom);
+            BinaryPrimitives.WriteUInt32LittleEndian(destination[28..], Crc32C.Compute(destination[20..28]));
+        }
+    }
+
+    /// <summary>The id of the retired file a journal file was recycled from (see <see cref="WriteFileHeader"/>), or 0 for a
+    /// fresh file or a header written before this was recorded.</summary>
+    public static long RecycledFrom(ReadOnlySpan<byte> header)
+    {
+        long from = BinaryPrimitives.ReadInt64LittleEndian(header[20..]);
+        return from != 0 && BinaryPrimitives.ReadUInt32LittleEndian(header[28..]) == Crc32C.Compute(header[20..28]) ? from : 0;
     }
 
     /// <summary>Checks a file header; returns null when valid, else what is wrong.</summary>

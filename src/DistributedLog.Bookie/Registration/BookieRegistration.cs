@@ -185,6 +185,8 @@ public sealed class BookieRegistration : IAsyncDisposable
                 }
                 catch (Exception e)
                 {
+                    // etcd no longer knows the lease (it expired before the local estimate said so): take a new one.
+                    needLease |= e is LeaseNotFoundException;
                     TimeSpan delay = RetryDelay(attempt);
                     _logger.LogWarning("{What} bookie {Bookie} failed (attempt {Attempt}: {Error}); retrying in {Delay} s",
                         needLease ? "Registering" : "Announcing the state of", _bookie.Id, attempt, e.Message, delay.TotalSeconds);

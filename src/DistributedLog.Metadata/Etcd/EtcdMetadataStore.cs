@@ -32,7 +32,8 @@ namespace DistributedLog.Metadata.Etcd;
 /// <para><b>Watches</b> use the etcd Watch API, one stream each; a broken stream is re-created from the revision after
 /// the last one delivered, so outages delay events without losing them (unless etcd compacted that history).</para>
 /// <para><b>Failures</b>: gRPC <c>Unavailable</c>, <c>DeadlineExceeded</c>, <c>ResourceExhausted</c>, <c>Aborted</c> and
-/// <c>Internal</c> errors of the client's HTTP/2 transport (an unanswered keep-alive ping while etcd is frozen) become <see cref="MetadataStoreUnavailableException"/> naming the endpoints and the operation. Reads, lease grants
+/// <c>Internal</c> errors of the client's HTTP/2 transport (an unanswered keep-alive ping while etcd is frozen) and etcd's
+/// own <c>Unknown: context deadline exceeded</c> (a member without quorum) become <see cref="MetadataStoreUnavailableException"/> naming the endpoints and the operation. Reads, lease grants
 /// and revokes and watch creation are retried <see cref="MetadataStoreOptions.ReadRetries"/> times with back-off first;
 /// writes are never retried. Each request has a deadline of <see cref="MetadataStoreOptions.OperationTimeout"/>.</para>
 /// </remarks>
@@ -388,6 +389,11 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         e.StatusCode == GrpcStatusCode.Unavailable
         || (e.StatusCode == GrpcStatusCode.Internal && IsTransportError(e.Status.DebugException));
 
+    /// <summary>etcd's server-side deadline: a member without quorum answers <c>Unknown: context deadline exceeded</c>
+    /// when the request's deadline passes while it waits for a leader or for consensus.</summary>
+    private static bool IsServerDeadline(RpcException e) =>
+        e.StatusCode == GrpcStatusCode.Unknown && e.Status.Detail.Contains("context deadline exceeded", StringComparison.OrdinalIgnoreCase);
+
     private static bool IsTransportError(Exception? e)
     {
         for (; e is not null; e = e.InnerException)
@@ -406,11 +412,12 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         switch (e.StatusCode)
         {
             case GrpcStatusCode.Internal when IsTransportError(e.Status.DebugException):
+            case GrpcStatusCode.Unknown when IsServerDeadline(e):
             case GrpcStatusCode.Unavailable:
             case GrpcStatusCode.DeadlineExceeded:
             case GrpcStatusCode.ResourceExhausted:
             case GrpcStatusCode.Aborted:
-                string state = e.StatusCode == GrpcStatusCode.DeadlineExceeded
+                string state = e.StatusCode == GrpcStatusCode.DeadlineExceeded || IsServerDeadline(e)
                     ? $"did not answer within {Options.OperationTimeout.TotalSeconds:0.###} s"
                     : "is unavailable";
                 return new MetadataStoreUnavailableException(

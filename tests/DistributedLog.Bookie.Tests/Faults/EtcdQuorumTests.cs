@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using DistributedLog.Ledgers;
+using DistributedLog.Ledgers.Handles;
+using DistributedLog.Ledgers.Metadata;
+using DistributedLog.Metadata;
+using DistributedLog.Protocol.Errors;
+using DistributedLog.Testing;
+using Xunit.Abstractions;
+
+namespace DistributedLog.Bookie.Tests.Faults;
+
+/// <summary>
+/// A 3-member etcd cluster loses its quorum (two members frozen with SIGSTOP): an open ledger keeps taking entries (no
+/// metadata change needed), creating a ledger fails with a retryable error, no bookie crashes; after the members resume,
+/// the bookies are registered again and creating and writing a ledger works (issue 9, section 2).
+/// </summary>
+public sealed class EtcdQuorumTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Writes_to_an_open_ledger_continue_without_an_etcd_quorum_and_metadata_operations_resume_after_it_heals()
+    {
+        await using var etcd = await EtcdCluster.StartAsync(3);
+        string uri = $"etcd://{string.Join(',', etcd.Endpoints)}/t-{Guid.NewGuid():N}";
+        await using var store = await MetadataStores.OpenAsync(uri, new MetadataStoreOptions { OperationTimeout = TimeSpan.FromSeconds(2) });
+        var bookies = Enumerable.Range(0, 3).Select(i => new BookieProcess(TestEntries.TempDirectory($"quorum-{i}"), "--metadata", uri,
+            "--journal-file-mb", "8", "--write-cache-mb", "8", "--log-level", "Warning")).ToList();
+        try
+        {
+            await Task.WhenAll(bookies.Select(b => b.StartAsync()));
+            await using var registry = await MetadataBookieRegistry.StartAsync(store);
+            await registry.WaitForBookiesAsync(3, TimeSpan.FromSeconds(30));
+            // A generous bookie timeout: on a loaded machine a slow add must not turn into an ensemble change, which needs
+            // the metadata this test takes away.
+            await using var client = new LedgerClient(new MetadataLedgerStore(store), registry, new LedgerClientOptions { BookieTimeout = TimeSpan.FromSeconds(20) });
+            await using var ledger = await client.CreateLedgerAsync(3, 3, 2);
+            long next = 0;
+            for (; next < 10; next++)
+            {
+                Assert.Equal(next, await ledger.AddEntryAsync(Encoding.UTF8.GetBytes($"before {next}")));
+            }
+
+            etcd.Pause(1);
+            etcd.Pause(2);
+            try
+            {
+                // Longer than the bookies' 5 s registration leases: they lose them meanwhile.
+                var clock = Stopwatch.StartNew();
+                while (clock.Elapsed < TimeSpan.FromSeconds(8))
+                {
+                    Assert.Equal(next, await ledger.AddEntryAsync(Encoding.UTF8.GetBytes($"during {next}")));
+                    next++;
+                    await Task.Delay(50);
+                }
+
+                var refused = await Assert.ThrowsAnyAsync<DlException>(() => client.CreateLedgerAsync(3, 3, 2));
+                output.WriteLine($"create during the outage: {refused.Code} {refused.Message}");
+                Assert.True(refused.IsRetryable, refused.ToString());
+                Assert.All(bookies, b => Assert.True(b.IsRunning, b.Output));
+            }
+            finally
+            {
+                etcd.Resume(1);
+                etcd.Resume(2);
+            }
+
+            var healed = Stopwatch.StartNew();
+            LedgerHandle? after = null;
+            while (after is null)
+            {
+                try
+                {
+                    after = await client.CreateLedgerAsync(3, 3, 2);
+                }
+                catch (DlException e) when ((e.IsRetryable || e.Code == StatusCode.NotEnoughBookies) && healed.Elapsed < TimeSpan.FromSeconds(45))
+                {
+                    // etcd elects a leader, expires the bookies' old leases (they leave the registry) and takes their new
+                    // registrations: until then a create may find too few bookies.
+                    output.WriteLine($"{healed.Elapsed.TotalSeconds:0.0} s: {e.Code} {e.Message}");
+                    await Task.Delay(250);
+                }
+            }
+
+            output.WriteLine($"metadata operations work again after {healed.Elapsed.TotalSeconds:0.0} s");
+            await ledger.CloseAsync();
+            await using (after)
+            {
+                Assert.Equal(0, await after.AddEntryAsync("after the outage"u8.ToArray()));
+                await after.CloseAsync();
+            }
+
+            var reader = await client.OpenLedgerAsync(ledger.LedgerId);
+            var entries = await reader.ReadAsync(0, next - 1);
+            Assert.Equal(next, entries.Count);
+            Assert.All(bookies, b => Assert.True(b.IsRunning, b.Output));
+            var registered = await store.ListAsync(Registration.BookieKeys.AvailablePrefix);
+            Assert.Equal(3, registered.Count);
+        }
+        finally
+        {
+            foreach (var bookie in bookies)
+            {
+                await bookie.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>A real etcd cluster of N members on loopback, each its own process and data directory.</summary>
+    private sealed class EtcdCluster : IAsyncDisposable
+    {
+        private readonly List<(Process Process, string Data, int Client)> _members = [];
+
+        public IReadOnlyList<string> Endpoints => [.. _members.Select(m => $"127.0.0.1:{m.Client}")];
+
+        public static async Task<EtcdCluster> StartAsync(int size)
+        {
+            var cluster = new EtcdCluster();
+            var ports = Enumerable.Range(0, size).Select(_ => (Client: FreePort(), Peer: FreePort())).ToList();
+            string initial = string.Join(',', ports.Select((p, i) => $"m{i}=http://127.0.0.1:{p.Peer}"));
+            string token = Guid.NewGuid().ToString("N");
+            try
+            {
+                for (int i = 0; i < size; i++)
+                {
+                    string data = Path.Combine(Path.GetTempPath(), $"dl-etcd-q{i}-{Guid.NewGuid():N}");
+                    var info = new ProcessStartInfo("etcd") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+                    foreach (string arg in new[]
+                    {
+                        "--name", $"m{i}", "--data-dir", data,
+                        "--listen-client-urls", $"http://127.0.0.1:{ports[i].Client}", "--advertise-client-urls", $"http://127.0.0.1:{ports[i].Client}",
+                        "--listen-peer-urls", $"http://127.0.0.1:{ports[i].Peer}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{ports[i].Peer}",
+                        "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", token,
+                        "--log-level", "error",
+                    })
+                    {
+                        info.ArgumentList.Add(arg);
+                    }
+
+                    var process = Process.Start(info)!;
+                    process.OutputDataReceived += (_, _) => { };
+                    process.ErrorDataReceived += (_, _) => { };
+                    process.BeginOutputReadLine();
+                    process.BeginErrorReadLine();
+                    cluster._members.Add((process, data, ports[i].Client));
+                }
+
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+                var clock = Stopwatch.StartNew();
+                foreach (var member in cluster._members)
+                {
+                    while (true)
+                    {
+                        try
+                        {
+                            if ((await http.GetStringAsync($"http://127.0.0.1:{member.Client}/health")).Contains("\"health\":\"true\"", StringComparison.Ordinal))
+                            {
+                                break;
+                            }
+                        }
+                        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                        {
+                        }
+
+                        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the etcd cluster did not become healthy");
+                        await Task.Delay(100);
+                    }
+                }
+
+                return cluster;
+            }
+            catch
+            {
+                await cluster.DisposeAsync();
+                throw;
+            }
+        }
+
+        public void Pause(int member) => Signal(member, "STOP");
+
+        public void Resume(int member) => Signal(member, "CONT");
+
+        private void Signal(int member, string signal)
+        {
+            using var kill = Process.Start("kill", ["-" + signal, _members[member].Process.Id.ToString(CultureInfo.InvariantCulture)]);
+            kill.WaitForExit();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var (process, data, _) in _members)
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                }
+
+                process.Dispose();
+                try
+                {
+                    Directory.Delete(data, recursive: true);
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        private static int FreePort()
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+    }
+}
