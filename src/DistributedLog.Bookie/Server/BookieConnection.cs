@@ -162,26 +162,22 @@ internal sealed class BookieConnection : IResponseSink
         }
     }
 
-    /// <summary>
-    /// While all connections together buffer more unfinished-frame bytes than allowed, a connection with a large
-    /// unfinished frame stops reading (its frame timeout keeps running, so a stuck peer is closed and frees its share).
-    /// </summary>
-    private async Task WaitForPendingBudgetAsync(CancellationToken cancellationToken)
+    /// <summary>Bytes of the unfinished frame at the front of the input (0: none).</summary>
+    internal long PendingBytes => Interlocked.Read(ref _pendingBytes);
+
+    /// <summary>When the unfinished frame started waiting (a <see cref="TimeProvider"/> timestamp).</summary>
+    internal long PendingSince => Interlocked.Read(ref _pendingSince);
+
+    /// <summary>Whether the connection is closing.</summary>
+    internal bool IsAborted => _aborted.IsCancellationRequested;
+
+    /// <summary>Closes the connection to bring the server's unfinished-frame bytes back under its budget.</summary>
+    internal void Evict(long serverPending)
     {
-        while (Interlocked.Read(ref _pendingBytes) >= _limits.LargePendingFrameBytes
-            && _server.PendingFrameBytes > _limits.MaxPendingFrameBytes
-            && !_aborted.IsCancellationRequested)
-        {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _aborted.Token);
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(20), _limits.TimeProvider, wait.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
+        _logger.LogWarning(
+            "Closing connection from {Remote}: its unfinished frame ({Bytes} bytes) is the oldest while unfinished frames hold {Total} bytes, over the limit of {Limit}",
+            _remote, PendingBytes, serverPending, _limits.MaxPendingFrameBytes);
+        Abort();
     }
 
     /// <summary>Runs a step of closing a connection; a failure there must not stop the other steps.</summary>
@@ -214,7 +210,6 @@ internal sealed class BookieConnection : IResponseSink
     {
         while (true)
         {
-            await WaitForPendingBudgetAsync(cancellationToken);
             var result = await _input.ReadAsync(cancellationToken);
             if (result.IsCanceled || _aborted.IsCancellationRequested)
             {
@@ -246,6 +241,11 @@ internal sealed class BookieConnection : IResponseSink
                 }
 
                 SetPending(buffer.Length, _limits.TimeProvider.GetTimestamp(), progressed);
+                if (buffer.Length >= _limits.LargePendingFrameBytes)
+                {
+                    _server.EnforcePendingBudget();
+                }
+
                 if (result.IsCompleted)
                 {
                     if (buffer.Length > 0)

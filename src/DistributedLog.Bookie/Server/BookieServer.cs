@@ -47,6 +47,54 @@ public sealed class BookieServer : IAsyncDisposable
     /// <summary>Adds <paramref name="delta"/> to the bytes of unfinished frames; returns the new total.</summary>
     internal long AddPendingFrameBytes(long delta) => Interlocked.Add(ref _pendingFrameBytes, delta);
 
+    /// <summary>
+    /// While unfinished frames hold more bytes than <see cref="BookieServerOptions.MaxPendingFrameBytes"/>, closes the
+    /// connections with the oldest large unfinished frames (the likeliest to be stuck; a healthy client finishes its
+    /// frames in milliseconds) until the rest fits.
+    /// </summary>
+    internal void EnforcePendingBudget()
+    {
+        if (PendingFrameBytes <= Options.MaxPendingFrameBytes)
+        {
+            return;
+        }
+
+        lock (_connections)
+        {
+            long total = PendingFrameBytes;
+            long excess = total - Options.MaxPendingFrameBytes;
+            foreach (var connection in _connections)
+            {
+                if (connection.IsAborted)
+                {
+                    // Closing already; its bytes are given back as its loop ends.
+                    excess -= connection.PendingBytes;
+                }
+            }
+
+            while (excess > 0)
+            {
+                BookieConnection? oldest = null;
+                foreach (var connection in _connections)
+                {
+                    if (!connection.IsAborted && connection.PendingBytes >= Options.LargePendingFrameBytes
+                        && (oldest is null || connection.PendingSince < oldest.PendingSince))
+                    {
+                        oldest = connection;
+                    }
+                }
+
+                if (oldest is null)
+                {
+                    return;
+                }
+
+                excess -= oldest.PendingBytes;
+                oldest.Evict(total);
+            }
+        }
+    }
+
     /// <summary>The endpoint the server listens on.</summary>
     public IPEndPoint Endpoint { get; }
 

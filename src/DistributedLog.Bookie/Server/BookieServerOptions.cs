@@ -20,9 +20,9 @@ public sealed class BookieServerOptions
     public int MaxConnections { get; init; } = 2048;
 
     /// <summary>
-    /// Most bytes of unfinished frames buffered by all connections together. Over it, a connection holding a large
-    /// unfinished frame (at least <see cref="LargePendingFrameBytes"/>) stops reading until others finish or time out;
-    /// connections with small frames keep going. Default 64 MiB.
+    /// Most bytes of unfinished frames buffered by all connections together. Over it, the connections holding the oldest
+    /// large unfinished frames (at least <see cref="LargePendingFrameBytes"/>) are closed until the rest fits: a healthy
+    /// client finishes a frame within milliseconds, a stuck or hostile one does not. Default 64 MiB.
     /// </summary>
     public long MaxPendingFrameBytes { get; init; } = 64L << 20;
 
