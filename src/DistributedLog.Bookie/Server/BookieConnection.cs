@@ -89,9 +89,6 @@ internal sealed class BookieConnection : IResponseSink
     {
         var writer = WriteLoopAsync();
         _startedAt = _limits.TimeProvider.GetTimestamp();
-        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10,
-            Math.Min(_limits.HandshakeTimeout.Ticks, _limits.FrameReadTimeout.Ticks) / 4));
-        using var watchdog = _limits.TimeProvider.CreateTimer(static s => ((BookieConnection)s!).CheckTimeouts(), this, period, period);
         try
         {
             await ReadLoopAsync(cancellationToken);
@@ -105,7 +102,7 @@ internal sealed class BookieConnection : IResponseSink
         }
         finally
         {
-            await watchdog.DisposeAsync();
+            long dropped = PendingBytes;
             SetPending(0, 0);
             _responses.Writer.TryComplete();
             await Quietly(async () => await writer);
@@ -118,12 +115,18 @@ internal sealed class BookieConnection : IResponseSink
             });
             DrainResponses();
             _aborted.Dispose();
+            if (dropped >= _limits.LargePendingFrameBytes)
+            {
+                // Its buffers are back in the pool now; the server may give the memory back to the system.
+                _server.OnLargeFrameDropped(dropped);
+            }
+
             _completion.TrySetResult();
         }
     }
 
-    /// <summary>Closes a connection that has not handshaken in time, or whose unfinished frame waits too long.</summary>
-    private void CheckTimeouts()
+    /// <summary>Closes a connection that has not handshaken in time, or whose unfinished frame waits too long (called by the server's watchdog).</summary>
+    internal void CheckTimeouts()
     {
         var time = _limits.TimeProvider;
         if (!_handshaken && time.GetElapsedTime(_startedAt) >= _limits.HandshakeTimeout)

@@ -29,6 +29,12 @@ public sealed class BookieServerOptions
     /// <summary>Unfinished frames from this size on count as large for <see cref="MaxPendingFrameBytes"/>. Default 64 KiB.</summary>
     public int LargePendingFrameBytes { get; init; } = 64 << 10;
 
+    /// <summary>
+    /// Once connections that closed with unfinished frames have dropped this many bytes, the heap is compacted (at most
+    /// every 30 s) so the memory goes back to the system. 0 turns this off. Default 32 MiB.
+    /// </summary>
+    public long CompactAfterDroppedBytes { get; init; } = 32L << 20;
+
     /// <summary>The clock for the timeouts.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
