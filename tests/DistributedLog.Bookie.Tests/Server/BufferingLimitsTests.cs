@@ -181,6 +181,22 @@ public sealed class BufferingLimitsTests(Xunit.Abstractions.ITestOutputHelper ou
         using var fourth = await HandshakenAsync();
     }
 
+    [Fact]
+    public async Task A_bookie_nobody_listens_for_is_BookieUnavailable_and_the_working_one_is_unaffected()
+    {
+        // A port that was just free: nothing listens there.
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        string deadBookie = $"127.0.0.1:{((IPEndPoint)probe.LocalEndPoint!).Port}";
+        probe.Dispose();
+
+        var ping = await _client.PingAsync(deadBookie);
+        Assert.Equal(StatusCode.BookieUnavailable, ping.Status);
+        var add = await _client.AddEntryAsync(deadBookie, Key, Entry(0, 10, new Random(5)));
+        Assert.Equal(StatusCode.BookieUnavailable, add.Status);
+        Assert.Equal(StatusCode.Success, (await _client.PingAsync(_host.BookieId)).Status);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private static byte[] Entry(long entryId, int size, Random random)

@@ -71,6 +71,18 @@ public sealed class LedgerHandleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_add_after_close_fails_with_LedgerClosed()
+    {
+        await using var writer = await _cluster.Client.CreateLedgerAsync();
+        Assert.Equal(0, await writer.AddEntryAsync(Payload(writer.LedgerId, 0)));
+        await writer.CloseAsync();
+        var error = await Assert.ThrowsAsync<DlException>(async () => await writer.AddEntryAsync(Payload(writer.LedgerId, 1)));
+        Assert.Equal(StatusCode.LedgerClosed, error.Code);
+        Assert.False(error.IsRetryable);
+        Assert.Contains("is closed", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_failed_bookie_is_replaced_and_no_acknowledged_entry_is_lost()
     {
         await using var writer = await _cluster.Client.CreateLedgerAsync(3, 3, 2);
