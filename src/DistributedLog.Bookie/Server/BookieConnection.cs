@@ -52,6 +52,7 @@ internal sealed class BookieConnection : IResponseSink
     {
         _server = server;
         _limits = server.Options;
+        _startedAt = _limits.TimeProvider.GetTimestamp(); // before the server's watchdog can see the connection
         _bookie = bookie;
         _socket = socket;
         _logger = logger;
@@ -88,7 +89,6 @@ internal sealed class BookieConnection : IResponseSink
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var writer = WriteLoopAsync();
-        _startedAt = _limits.TimeProvider.GetTimestamp();
         try
         {
             await ReadLoopAsync(cancellationToken);
