@@ -342,8 +342,21 @@ public sealed partial class Bookie : IAsyncDisposable
     }
 
     /// <summary>Reads an entry and sends the read response.</summary>
-    internal void SendRead(IResponseSink sink, ulong requestId, long ledgerId, long entryId) =>
-        sink.Send(ReadResponse(BookieOp.ReadEntry, requestId, ledgerId, entryId, minLac: -1));
+    internal void SendRead(IResponseSink sink, ulong requestId, long ledgerId, long entryId)
+    {
+        BookieResponse response;
+        try
+        {
+            response = ReadResponse(BookieOp.ReadEntry, requestId, ledgerId, entryId, minLac: -1);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The bookie closed while this fencing read waited on the thread pool: answer instead of crashing the process.
+            response = new BookieResponse(BookieOp.ReadEntry, requestId, StatusCode.BookieUnavailable, ledgerId, entryId, -1);
+        }
+
+        sink.Send(response);
+    }
 
     /// <summary>Reads an entry into a response: with the entry (in a pooled buffer) on success, without it otherwise.</summary>
     private BookieResponse ReadResponse(BookieOp op, ulong requestId, long ledgerId, long entryId, long minLac)

@@ -56,8 +56,8 @@ public class LogRecordTests
     [Fact]
     public void Txid_zero_and_max_minus_one_are_fine()
     {
-        _ = new LogRecord(0, ReadOnlyMemory<byte>.Empty);
-        _ = new LogRecord(long.MaxValue - 1, ReadOnlyMemory<byte>.Empty);
+        Assert.Equal(0, new LogRecord(0, ReadOnlyMemory<byte>.Empty).TxId);
+        Assert.Equal(long.MaxValue - 1, new LogRecord(long.MaxValue - 1, ReadOnlyMemory<byte>.Empty).TxId);
     }
 
     [Fact]

@@ -52,6 +52,7 @@ internal sealed class BookieConnection : IResponseSink
     {
         _server = server;
         _limits = server.Options;
+        _startedAt = _limits.TimeProvider.GetTimestamp(); // before the server's watchdog can see the connection
         _bookie = bookie;
         _socket = socket;
         _logger = logger;
@@ -88,10 +89,6 @@ internal sealed class BookieConnection : IResponseSink
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var writer = WriteLoopAsync();
-        _startedAt = _limits.TimeProvider.GetTimestamp();
-        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10,
-            Math.Min(_limits.HandshakeTimeout.Ticks, _limits.FrameReadTimeout.Ticks) / 4));
-        using var watchdog = _limits.TimeProvider.CreateTimer(static s => ((BookieConnection)s!).CheckTimeouts(), this, period, period);
         try
         {
             await ReadLoopAsync(cancellationToken);
@@ -105,7 +102,7 @@ internal sealed class BookieConnection : IResponseSink
         }
         finally
         {
-            await watchdog.DisposeAsync();
+            long dropped = PendingBytes;
             SetPending(0, 0);
             _responses.Writer.TryComplete();
             await Quietly(async () => await writer);
@@ -118,12 +115,18 @@ internal sealed class BookieConnection : IResponseSink
             });
             DrainResponses();
             _aborted.Dispose();
+            if (dropped >= _limits.LargePendingFrameBytes)
+            {
+                // Its buffers are back in the pool now; the server may give the memory back to the system.
+                _server.OnLargeFrameDropped(dropped);
+            }
+
             _completion.TrySetResult();
         }
     }
 
-    /// <summary>Closes a connection that has not handshaken in time, or whose unfinished frame waits too long.</summary>
-    private void CheckTimeouts()
+    /// <summary>Closes a connection that has not handshaken in time, or whose unfinished frame waits too long (called by the server's watchdog).</summary>
+    internal void CheckTimeouts()
     {
         var time = _limits.TimeProvider;
         if (!_handshaken && time.GetElapsedTime(_startedAt) >= _limits.HandshakeTimeout)
@@ -162,26 +165,22 @@ internal sealed class BookieConnection : IResponseSink
         }
     }
 
-    /// <summary>
-    /// While all connections together buffer more unfinished-frame bytes than allowed, a connection with a large
-    /// unfinished frame stops reading (its frame timeout keeps running, so a stuck peer is closed and frees its share).
-    /// </summary>
-    private async Task WaitForPendingBudgetAsync(CancellationToken cancellationToken)
+    /// <summary>Bytes of the unfinished frame at the front of the input (0: none).</summary>
+    internal long PendingBytes => Interlocked.Read(ref _pendingBytes);
+
+    /// <summary>When the unfinished frame started waiting (a <see cref="TimeProvider"/> timestamp).</summary>
+    internal long PendingSince => Interlocked.Read(ref _pendingSince);
+
+    /// <summary>Whether the connection is closing.</summary>
+    internal bool IsAborted => _aborted.IsCancellationRequested;
+
+    /// <summary>Closes the connection to bring the server's unfinished-frame bytes back under its budget.</summary>
+    internal void Evict(long serverPending)
     {
-        while (Interlocked.Read(ref _pendingBytes) >= _limits.LargePendingFrameBytes
-            && _server.PendingFrameBytes > _limits.MaxPendingFrameBytes
-            && !_aborted.IsCancellationRequested)
-        {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _aborted.Token);
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(20), _limits.TimeProvider, wait.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
+        _logger.LogWarning(
+            "Closing connection from {Remote}: its unfinished frame ({Bytes} bytes) is the oldest while unfinished frames hold {Total} bytes, over the limit of {Limit}",
+            _remote, PendingBytes, serverPending, _limits.MaxPendingFrameBytes);
+        Abort();
     }
 
     /// <summary>Runs a step of closing a connection; a failure there must not stop the other steps.</summary>
@@ -214,7 +213,6 @@ internal sealed class BookieConnection : IResponseSink
     {
         while (true)
         {
-            await WaitForPendingBudgetAsync(cancellationToken);
             var result = await _input.ReadAsync(cancellationToken);
             if (result.IsCanceled || _aborted.IsCancellationRequested)
             {
@@ -246,6 +244,11 @@ internal sealed class BookieConnection : IResponseSink
                 }
 
                 SetPending(buffer.Length, _limits.TimeProvider.GetTimestamp(), progressed);
+                if (buffer.Length >= _limits.LargePendingFrameBytes)
+                {
+                    _server.EnforcePendingBudget();
+                }
+
                 if (result.IsCompleted)
                 {
                     if (buffer.Length > 0)

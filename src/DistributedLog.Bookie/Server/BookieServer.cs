@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,6 +20,9 @@ public sealed class BookieServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly HashSet<BookieConnection> _connections = [];
     private Task _acceptLoop = Task.CompletedTask;
+    private ITimer? _watchdog;
+    private long _droppedSinceCompaction;
+    private long _lastCompaction;
     private long _pendingFrameBytes;
     private long _lastRefusalLog = long.MinValue;
 
@@ -47,6 +51,54 @@ public sealed class BookieServer : IAsyncDisposable
     /// <summary>Adds <paramref name="delta"/> to the bytes of unfinished frames; returns the new total.</summary>
     internal long AddPendingFrameBytes(long delta) => Interlocked.Add(ref _pendingFrameBytes, delta);
 
+    /// <summary>
+    /// While unfinished frames hold more bytes than <see cref="BookieServerOptions.MaxPendingFrameBytes"/>, closes the
+    /// connections with the oldest large unfinished frames (the likeliest to be stuck; a healthy client finishes its
+    /// frames in milliseconds) until the rest fits.
+    /// </summary>
+    internal void EnforcePendingBudget()
+    {
+        if (PendingFrameBytes <= Options.MaxPendingFrameBytes)
+        {
+            return;
+        }
+
+        lock (_connections)
+        {
+            long total = PendingFrameBytes;
+            long excess = total - Options.MaxPendingFrameBytes;
+            foreach (var connection in _connections)
+            {
+                if (connection.IsAborted)
+                {
+                    // Closing already; its bytes are given back as its loop ends.
+                    excess -= connection.PendingBytes;
+                }
+            }
+
+            while (excess > 0)
+            {
+                BookieConnection? oldest = null;
+                foreach (var connection in _connections)
+                {
+                    if (!connection.IsAborted && connection.PendingBytes >= Options.LargePendingFrameBytes
+                        && (oldest is null || connection.PendingSince < oldest.PendingSince))
+                    {
+                        oldest = connection;
+                    }
+                }
+
+                if (oldest is null)
+                {
+                    return;
+                }
+
+                excess -= oldest.PendingBytes;
+                oldest.Evict(total);
+            }
+        }
+    }
+
     /// <summary>The endpoint the server listens on.</summary>
     public IPEndPoint Endpoint { get; }
 
@@ -67,6 +119,10 @@ public sealed class BookieServer : IAsyncDisposable
     {
         _bookie = bookie;
         _listener.Listen(512);
+        // One watchdog for all connections: handshake and unfinished-frame timeouts, checked a few times per timeout.
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10,
+            Math.Min(Options.HandshakeTimeout.Ticks, Options.FrameReadTimeout.Ticks) / 4));
+        _watchdog = Options.TimeProvider.CreateTimer(static s => ((BookieServer)s!).CheckTimeouts(), this, period, period);
         _acceptLoop = AcceptLoopAsync();
         _logger.LogInformation("Bookie {Bookie} listening on {Endpoint}", bookie.Id, Endpoint);
     }
@@ -108,6 +164,46 @@ public sealed class BookieServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Counts the bytes of a large unfinished frame whose connection closed (evicted, timed out or gone).</summary>
+    internal void OnLargeFrameDropped(long bytes) => Interlocked.Add(ref _droppedSinceCompaction, bytes);
+
+    /// <summary>
+    /// After connections holding many bytes of unfinished frames closed, compacts the heap once (at most every 30 s) so
+    /// the process gives that memory back to the system instead of keeping its peak size.
+    /// </summary>
+    private void GiveMemoryBack()
+    {
+        long threshold = Options.CompactAfterDroppedBytes;
+        if (threshold <= 0 || Interlocked.Read(ref _droppedSinceCompaction) < threshold
+            || (_lastCompaction != 0 && Options.TimeProvider.GetElapsedTime(_lastCompaction) < TimeSpan.FromSeconds(30)))
+        {
+            return;
+        }
+
+        long dropped = Interlocked.Exchange(ref _droppedSinceCompaction, 0);
+        _lastCompaction = Options.TimeProvider.GetTimestamp();
+        long before = Environment.WorkingSet;
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        _logger.LogInformation("Closed connections dropped {Dropped} bytes of unfinished frames; compacted the heap: working set {Before} -> {After} bytes",
+            dropped, before, Environment.WorkingSet);
+    }
+
+    private void CheckTimeouts()
+    {
+        GiveMemoryBack();
+        BookieConnection[] open;
+        lock (_connections)
+        {
+            open = [.. _connections];
+        }
+
+        foreach (var connection in open)
+        {
+            connection.CheckTimeouts();
+        }
+    }
+
     /// <summary>Closes a connection over the limit at once (logged at most every 10 s).</summary>
     private void Refuse(Socket socket)
     {
@@ -145,6 +241,11 @@ public sealed class BookieServer : IAsyncDisposable
         }
 
         await _stopping.CancelAsync();
+        if (_watchdog is not null)
+        {
+            await _watchdog.DisposeAsync();
+        }
+
         _listener.Dispose();
         await _acceptLoop;
         BookieConnection[] open;

@@ -20,14 +20,20 @@ public sealed class BookieServerOptions
     public int MaxConnections { get; init; } = 2048;
 
     /// <summary>
-    /// Most bytes of unfinished frames buffered by all connections together. Over it, a connection holding a large
-    /// unfinished frame (at least <see cref="LargePendingFrameBytes"/>) stops reading until others finish or time out;
-    /// connections with small frames keep going. Default 64 MiB.
+    /// Most bytes of unfinished frames buffered by all connections together. Over it, the connections holding the oldest
+    /// large unfinished frames (at least <see cref="LargePendingFrameBytes"/>) are closed until the rest fits: a healthy
+    /// client finishes a frame within milliseconds, a stuck or hostile one does not. Default 64 MiB.
     /// </summary>
     public long MaxPendingFrameBytes { get; init; } = 64L << 20;
 
     /// <summary>Unfinished frames from this size on count as large for <see cref="MaxPendingFrameBytes"/>. Default 64 KiB.</summary>
     public int LargePendingFrameBytes { get; init; } = 64 << 10;
+
+    /// <summary>
+    /// Once connections that closed with unfinished frames have dropped this many bytes, the heap is compacted (at most
+    /// every 30 s) so the memory goes back to the system. 0 turns this off. Default 32 MiB.
+    /// </summary>
+    public long CompactAfterDroppedBytes { get; init; } = 32L << 20;
 
     /// <summary>The clock for the timeouts.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

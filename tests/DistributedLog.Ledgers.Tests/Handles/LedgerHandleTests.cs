@@ -43,20 +43,43 @@ public sealed class LedgerHandleTests : IAsyncLifetime
     public async Task Concurrent_adds_complete_strictly_in_entry_order()
     {
         await using var writer = await _cluster.Client.CreateLedgerAsync();
-        var order = new ConcurrentQueue<long>();
+        // Completions run their continuations asynchronously, so the order continuations happen to run in says nothing.
+        // What each one can check, whatever the scheduling, is the state at the moment it completes: entry i may complete
+        // only once i and every entry before it are acknowledged, so the writer's LAC is already >= i then. An entry
+        // completed out of order (before an earlier one) is seen with a smaller LAC. (The order of completions within one
+        // batch the handle acknowledges at once is not observable from outside: their continuations are queued together.)
+        var lacAtCompletion = new long[2000];
+        var completedIds = new long[2000];
         var adds = new List<Task>();
         for (int i = 0; i < 2000; i++)
         {
-            var add = writer.AddEntryAsync(Payload(writer.LedgerId, i)).AsTask();
-            adds.Add(add.ContinueWith(t => order.Enqueue(t.Result), TaskContinuationOptions.ExecuteSynchronously));
+            adds.Add(ObserveAsync(writer.AddEntryAsync(Payload(writer.LedgerId, i)), i));
+        }
+
+        async Task ObserveAsync(ValueTask<long> add, int index)
+        {
+            completedIds[index] = await add;
+            lacAtCompletion[index] = writer.LastAddConfirmed;
         }
 
         await Task.WhenAll(adds);
-        // Continuations are queued in completion order; each completion happens only after all earlier ones.
-        var ids = order.ToArray();
-        Assert.Equal(2000, ids.Length);
-        Assert.Equal(Enumerable.Range(0, 2000).Select(i => (long)i), ids.Order());
+        Assert.Equal(Enumerable.Range(0, 2000).Select(i => (long)i), completedIds);
+        var early = Enumerable.Range(0, 2000).Where(i => lacAtCompletion[i] < i).ToList();
+        Assert.True(early.Count == 0,
+            $"{early.Count} adds completed before an earlier entry was acknowledged, e.g. entry {early.FirstOrDefault()} with LAC {(early.Count > 0 ? lacAtCompletion[early[0]] : 0)}");
         Assert.Equal(1999, writer.LastAddConfirmed);
+    }
+
+    [Fact]
+    public async Task An_add_after_close_fails_with_LedgerClosed()
+    {
+        await using var writer = await _cluster.Client.CreateLedgerAsync();
+        Assert.Equal(0, await writer.AddEntryAsync(Payload(writer.LedgerId, 0)));
+        await writer.CloseAsync();
+        var error = await Assert.ThrowsAsync<DlException>(async () => await writer.AddEntryAsync(Payload(writer.LedgerId, 1)));
+        Assert.Equal(StatusCode.LedgerClosed, error.Code);
+        Assert.False(error.IsRetryable);
+        Assert.Contains("is closed", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
