@@ -17,49 +17,77 @@ public sealed partial class AsyncLogWriter
         var lease = await _leases.GetAsync(_options.OwnershipTtl, cancellationToken);
         byte[] me = new LogOwner { Writer = WriterId(), Endpoint = _options.OwnerEndpoint }.Serialize();
         var deadline = _options.TimeProvider.GetUtcNow() + _options.LockTimeout;
-        while (true)
+        bool claimed = false;
+        try
         {
-            var result = await _store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, me, lease.Id), cancellationToken);
-            if (result.Succeeded)
+            while (true)
             {
-                _lockVersion = result.Revision;
-                break;
-            }
-
-            // Held by someone: watch the key, then check again (a delete between the check and the watch is caught by the re-check).
-            await using var watch = await _store.WatchAsync(key, isPrefix: false, cancellationToken);
-            var holder = await _store.GetAsync(key, cancellationToken);
-            if (holder is null)
-            {
-                continue;
-            }
-
-            var remaining = deadline - _options.TimeProvider.GetUtcNow();
-            if (remaining <= TimeSpan.Zero)
-            {
-                var owner = LogOwner.Parse(holder.Value.Span);
-                throw new LockingException(
-                    $"Log '{LogName}' is owned by another writer ({owner}); it is freed when that writer closes or its lease expires.")
+                // Claim the key among this client's writers; while another writer of this client holds the claim, the lock is taken.
+                claimed = claimed || _leases.TryClaimLock(key);
+                if (claimed)
                 {
-                    OwnerEndpoint = owner.Endpoint,
-                };
-            }
-
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            wait.CancelAfter(remaining);
-            try
-            {
-                await foreach (var change in watch.WithCancellation(wait.Token))
-                {
-                    if (change.Type == WatchEventType.Delete)
+                    var result = await _store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, me, lease.Id), cancellationToken);
+                    if (result.Succeeded)
                     {
+                        _lockVersion = result.Revision;
                         break;
                     }
                 }
+
+                // Held by someone: watch the key, then check again (a delete between the check and the watch is caught by the re-check).
+                await using var watch = await _store.WatchAsync(key, isPrefix: false, cancellationToken);
+                var holder = await _store.GetAsync(key, cancellationToken);
+                if (holder is null && claimed)
+                {
+                    continue;
+                }
+
+                if (holder is not null && claimed && holder.LeaseId == lease.Id)
+                {
+                    // Bound to this client's own live lease, yet no writer of this client holds it: an earlier writer's
+                    // release failed to delete it (metadata store unavailable, disk full). Delete it now (only that version).
+                    LogOrphanLockRemoved(LogName);
+                    await _store.CommitAsync(new MetadataTransaction().IfVersion(key, holder.Version).Delete(key), cancellationToken);
+                    continue;
+                }
+
+                var remaining = deadline - _options.TimeProvider.GetUtcNow();
+                if (remaining <= TimeSpan.Zero)
+                {
+                    var owner = holder is null ? new LogOwner { Writer = "another writer of this client" } : LogOwner.Parse(holder.Value.Span);
+                    throw new LockingException(
+                        $"Log '{LogName}' is owned by another writer ({owner}); it is freed when that writer closes or its lease expires.")
+                    {
+                        OwnerEndpoint = owner.Endpoint,
+                    };
+                }
+
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                // Without the claim, the other writer of this client may give it up without touching the key: look again soon.
+                wait.CancelAfter(claimed ? remaining : TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, 100)));
+                try
+                {
+                    await foreach (var change in watch.WithCancellation(wait.Token))
+                    {
+                        if (change.Type == WatchEventType.Delete)
+                        {
+                            break;
+                        }
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                }
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        }
+        catch
+        {
+            if (claimed)
             {
+                _leases.ReleaseLockClaim(key);
             }
+
+            throw;
         }
 
         _lease = lease;
@@ -93,7 +121,15 @@ public sealed partial class AsyncLogWriter
         }
         catch (DlException e)
         {
-            _logger.LogWarning("Releasing the ownership of log {Log} failed ({Error}); it frees itself when the lease expires", LogName, e.Message);
+            _logger.LogWarning("Releasing the ownership of log {Log} failed ({Error}); the next writer of this client removes it, else it frees itself when the lease expires",
+                LogName, e.Message);
+        }
+        finally
+        {
+            _leases.ReleaseLockClaim(key);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Log {Log} was still locked under this client's own lease by an earlier writer whose release failed; removing that lock")]
+    private partial void LogOrphanLockRemoved(string log);
 }

@@ -10,7 +10,19 @@ namespace DistributedLog.Writers;
 internal sealed class OwnershipLeases(IMetadataStore store) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _heldLocks = new(StringComparer.Ordinal);
     private ILease? _lease;
+
+    /// <summary>
+    /// Claims a log's lock key for one writer of this client, from before it tries to create the key until it released it
+    /// (or gave up). A key bound to this client's lease that no writer of this client claims is an orphan: a release
+    /// whose delete failed (the metadata store was unavailable or its disk full), which would otherwise stay locked
+    /// for as long as this client keeps its lease alive.
+    /// </summary>
+    public bool TryClaimLock(string key) => _heldLocks.TryAdd(key, 0);
+
+    /// <summary>Gives up a claim of <see cref="TryClaimLock"/>.</summary>
+    public void ReleaseLockClaim(string key) => _heldLocks.TryRemove(key, out _);
 
     public async Task<ILease> GetAsync(TimeSpan ttl, CancellationToken cancellationToken)
     {

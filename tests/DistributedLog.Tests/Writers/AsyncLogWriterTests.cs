@@ -186,6 +186,39 @@ public abstract class AsyncLogWriterTests() : ClusterTestBase("writers")
     }
 
     [Fact]
+    public async Task A_lock_left_under_this_clients_own_lease_by_a_failed_release_is_taken_over_by_its_next_writer()
+    {
+        // The state a release leaves when its delete fails (the metadata store's disk was full): the lock key still exists,
+        // bound to the client's shared lease, which the client keeps alive — it would never free while the process lives.
+        var held = await NewLogAsync("orphan-held");
+        await using var holder = await held.OpenWriterAsync();
+        await holder.WriteAsync(Record(1));
+        var layout = Namespace.Metadata.Layout;
+        long leaseId = (await Cluster.Store.GetAsync(layout.Lock("orphan-held")))!.LeaseId;
+        Assert.NotEqual(0, leaseId);
+
+        var orphaned = await NewLogAsync("orphan");
+        byte[] owner = JsonSerializer.SerializeToUtf8Bytes(new { writer = "host/1/earlier-writer" });
+        await Cluster.Store.PutAsync(layout.Lock("orphan"), owner, leaseId);
+
+        // Another client (its own lease) must still respect the lock ...
+        await using var other = DistributedLogNamespace.Create(Cluster.Store, Cluster.Client, Namespace.Name);
+        await Assert.ThrowsAsync<LockingException>(() => other.OpenLog("orphan").OpenWriterAsync(new LogWriterOptions { LockTimeout = TimeSpan.Zero }));
+
+        // ... while this client, which knows no writer of its own holds it, removes the orphan and writes.
+        await using (var writer = await orphaned.OpenWriterAsync(new LogWriterOptions { LockTimeout = TimeSpan.Zero }))
+        {
+            await writer.WriteAsync(Record(7));
+            // A second writer of this client is refused: its claim is held by the live writer, whatever the store says.
+            await Assert.ThrowsAsync<LockingException>(() => orphaned.OpenWriterAsync(new LogWriterOptions { LockTimeout = TimeSpan.Zero }));
+        }
+
+        Assert.Null(await Cluster.Store.GetAsync(layout.Lock("orphan")));
+        await using var again = await orphaned.OpenWriterAsync(new LogWriterOptions { LockTimeout = TimeSpan.Zero });
+        await again.WriteAsync(Record(8));
+    }
+
+    [Fact]
     public async Task Takeover_fences_the_first_writer_and_keeps_every_acknowledged_record()
     {
         var log = await NewLogAsync("takeover");
