@@ -125,7 +125,7 @@ public sealed class HistoryCheckerTests
         var good = new Good();
         var log = good.Log.Append(new ObservedRecord(new Dlsn(3, 1, 0), 31, "w1-2")).ToList();
         good.Read("final", log, final: true);
-        good.Read("tail", log.Skip(4));
+        good.Read("tail", log.Skip(5), ReaderStart.Dlsn, fromDlsn: new Dlsn(3, 0, 0));
         Single(good, ViolationKind.Duplicated);
     }
 
