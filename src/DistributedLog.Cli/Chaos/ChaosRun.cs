@@ -214,7 +214,7 @@ internal sealed class ChaosRun(int seed, TimeSpan duration, string workDirectory
         var violations = HistoryChecker.Check(events, sessions);
         if (context.HungWrites > 0)
         {
-            violations = [.. violations, new Violation(ViolationKind.Malformed, "*", $"{context.HungWrites} write(s) had no outcome within " +
+            violations = [.. violations, new Violation(ViolationKind.Hung, "*", $"{context.HungWrites} write(s) had no outcome within " +
                 $"{WorkloadContext.HangThreshold.TotalSeconds} s (hung)", [.. events.Where(e => e.Detail?.Contains("hung", StringComparison.Ordinal) == true).Take(5).Select(e => e.ToString())])];
         }
 

@@ -43,6 +43,9 @@ internal enum ViolationKind
 
     /// <summary>The history itself is malformed (an outcome without an invoke, two outcomes).</summary>
     Malformed,
+
+    /// <summary>A write had no outcome within the hang threshold (the runner reports these; writes must fail cleanly).</summary>
+    Hung,
 }
 
 /// <summary>A broken rule, with the shortest excerpt of the history that shows it.</summary>
