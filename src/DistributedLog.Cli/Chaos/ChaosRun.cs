@@ -29,6 +29,7 @@ internal sealed class ChaosRun(int seed, TimeSpan duration, string workDirectory
 
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private History _history = new();
+    private int _workloadErrors;
 
     private void Progress(string text)
     {
@@ -124,19 +125,19 @@ internal sealed class ChaosRun(int seed, TimeSpan duration, string workDirectory
 
         var workloads = new List<Task>
         {
-            Task.Run(() => new ProxyStreamWriter(context, "ps0", ProxyLogs[0], 10).RunAsync(stop)),
-            Task.Run(() => new ProxyUnaryWriter(context, "pu0", ProxyLogs[0], 4).RunAsync(stop)),
-            Task.Run(() => new ProxyStreamWriter(context, "ps1", ProxyLogs[1], 10).RunAsync(stop)),
-            Task.Run(() => new ProxyUnaryWriter(context, "pu1", ProxyLogs[1], 4).RunAsync(stop)),
-            Task.Run(() => writers["writer-0"].RunAsync(stop)),
-            Task.Run(() => writers["writer-1"].RunAsync(stop)),
-            Task.Run(() => new ProxyTailReader(context, "proxy-tail-p0", ProxyLogs[0]).RunAsync(stop)),
-            Task.Run(() => new ProxyTailReader(context, "proxy-tail-f0", FatLogs[0]).RunAsync(stop)),
-            Task.Run(() => Later(() => new ProxyTailReader(context, "proxy-txid-p1", ProxyLogs[1], () => LastAckedTxId(ProxyLogs[1])).RunAsync(stop))),
-            Task.Run(() => new CoreTailReader(context, "core-dlsn-p1", ProxyLogs[1]).RunAsync(stop)),
-            Task.Run(() => new CoreTailReader(context, "core-dlsn-f1", FatLogs[1]).RunAsync(stop)),
-            Task.Run(() => Later(() => new CoreTailReader(context, "core-txid-f0", FatLogs[0], () => LastAckedTxId(FatLogs[0])).RunAsync(stop))),
-            Task.Run(() => subscriber.RunAsync(stop)),
+            Guard("ps0", () => new ProxyStreamWriter(context, "ps0", ProxyLogs[0], 10).RunAsync(stop)),
+            Guard("pu0", () => new ProxyUnaryWriter(context, "pu0", ProxyLogs[0], 4).RunAsync(stop)),
+            Guard("ps1", () => new ProxyStreamWriter(context, "ps1", ProxyLogs[1], 10).RunAsync(stop)),
+            Guard("pu1", () => new ProxyUnaryWriter(context, "pu1", ProxyLogs[1], 4).RunAsync(stop)),
+            Guard("writer-0", () => writers["writer-0"].RunAsync(stop)),
+            Guard("writer-1", () => writers["writer-1"].RunAsync(stop)),
+            Guard("proxy-tail-p0", () => new ProxyTailReader(context, "proxy-tail-p0", ProxyLogs[0]).RunAsync(stop)),
+            Guard("proxy-tail-f0", () => new ProxyTailReader(context, "proxy-tail-f0", FatLogs[0]).RunAsync(stop)),
+            Guard("proxy-txid-p1", () => Later(() => new ProxyTailReader(context, "proxy-txid-p1", ProxyLogs[1], () => LastAckedTxId(ProxyLogs[1])).RunAsync(stop))),
+            Guard("core-dlsn-p1", () => new CoreTailReader(context, "core-dlsn-p1", ProxyLogs[1]).RunAsync(stop)),
+            Guard("core-dlsn-f1", () => new CoreTailReader(context, "core-dlsn-f1", FatLogs[1]).RunAsync(stop)),
+            Guard("core-txid-f0", () => Later(() => new CoreTailReader(context, "core-txid-f0", FatLogs[0], () => LastAckedTxId(FatLogs[0])).RunAsync(stop))),
+            Guard("sub-0", () => subscriber.RunAsync(stop)),
         };
 
         // Faults.
@@ -213,7 +214,7 @@ internal sealed class ChaosRun(int seed, TimeSpan duration, string workDirectory
         var violations = HistoryChecker.Check(events, sessions);
         if (context.HungWrites > 0)
         {
-            violations = [.. violations, new Violation(ViolationKind.Malformed, "*", $"{context.HungWrites} write(s) had no outcome within " +
+            violations = [.. violations, new Violation(ViolationKind.Hung, "*", $"{context.HungWrites} write(s) had no outcome within " +
                 $"{WorkloadContext.HangThreshold.TotalSeconds} s (hung)", [.. events.Where(e => e.Detail?.Contains("hung", StringComparison.Ordinal) == true).Take(5).Select(e => e.ToString())])];
         }
 
@@ -233,6 +234,7 @@ internal sealed class ChaosRun(int seed, TimeSpan duration, string workDirectory
             ViolationsByKind = violations.GroupBy(v => v.Kind).ToDictionary(g => g.Key, g => g.Count()),
             HealSeconds = healSeconds,
             HungWrites = context.HungWrites,
+            WorkloadErrors = _workloadErrors,
             ReaderSessions = sessions.Count,
             Records = records,
         };
@@ -243,6 +245,23 @@ internal sealed class ChaosRun(int seed, TimeSpan duration, string workDirectory
 
         return (summary, violations);
     }
+
+    /// <summary>
+    /// Runs a workload so that whatever it throws is reported (a line with the exception) and counted, never ending the
+    /// run: a workload's failure is a finding about the client under test, not a reason to skip the check.
+    /// </summary>
+    private Task Guard(string name, Func<Task> workload) => Task.Run(async () =>
+    {
+        try
+        {
+            await workload();
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref _workloadErrors);
+            Progress($"workload {name} ended with {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+        }
+    });
 
     private async Task<bool> HealThroughProxyAsync(WorkloadContext context, string log, CancellationToken cancellationToken)
     {

@@ -36,6 +36,9 @@ internal sealed record ChaosSummary
 
     public int HungWrites { get; init; }
 
+    /// <summary>Workloads that ended with an unexpected exception (reported on stderr).</summary>
+    public int WorkloadErrors { get; init; }
+
     public int ReaderSessions { get; init; }
 
     /// <summary>Records in the logs at the end (final reads).</summary>
@@ -89,6 +92,7 @@ internal sealed record ChaosSummary
             }
 
             w.WriteNumber("hungWrites", HungWrites);
+            w.WriteNumber("workloadErrors", WorkloadErrors);
             w.WriteNumber("readerSessions", ReaderSessions);
             w.WriteNumber("records", Records);
             if (WorkDirectory is not null)

@@ -43,6 +43,9 @@ internal enum ViolationKind
 
     /// <summary>The history itself is malformed (an outcome without an invoke, two outcomes).</summary>
     Malformed,
+
+    /// <summary>A write had no outcome within the hang threshold (the runner reports these; writes must fail cleanly).</summary>
+    Hung,
 }
 
 /// <summary>A broken rule, with the shortest excerpt of the history that shows it.</summary>
@@ -101,6 +104,7 @@ internal static class HistoryChecker
         private IReadOnlyList<ObservedRecord> _reference = [];
         private ReaderSession? _referenceSession;
         private readonly Dictionary<string, int> _indexOfPayload = new(StringComparer.Ordinal);
+        private readonly Dictionary<Dlsn, int> _indexOfDlsn = [];
 
         public List<Violation> Violations { get; } = [];
 
@@ -172,6 +176,7 @@ internal static class HistoryChecker
             for (int i = 0; i < _reference.Count; i++)
             {
                 _indexOfPayload.TryAdd(_reference[i].Payload, i);
+                _indexOfDlsn.TryAdd(_reference[i].Dlsn, i);
             }
 
             return true;
@@ -330,7 +335,8 @@ internal static class HistoryChecker
                     [session.ToString(), .. Enumerable.Range(Math.Max(0, k - 2), Math.Min(records.Count, k + 2) - Math.Max(0, k - 2))
                         .Select(j => $"  saw [{j}] {records[j]}" + (j == k ? "   <--" : ""))];
 
-                if (!_indexOfPayload.TryGetValue(r.Payload, out int index) || _reference[index].Dlsn != r.Dlsn)
+                // Matched by position: a record the log holds twice (reported once, as Duplicated) is seen at either copy.
+                if (!_indexOfDlsn.TryGetValue(r.Dlsn, out int index) || _reference[index].Payload != r.Payload)
                 {
                     if (!_writes.ContainsKey(r.Payload))
                     {
@@ -339,7 +345,8 @@ internal static class HistoryChecker
                     else
                     {
                         Add(ViolationKind.Divergent, $"reader {session.Reader} saw {r.Payload} at {r.Dlsn}, the final read " +
-                            (_indexOfPayload.TryGetValue(r.Payload, out int at) ? $"has it at {_reference[at].Dlsn}" : "does not have it"),
+                            (_indexOfDlsn.TryGetValue(r.Dlsn, out int there) ? $"has {_reference[there].Payload} there" : "has nothing there") +
+                            (_indexOfPayload.TryGetValue(r.Payload, out int at) ? $" and {r.Payload} at {_reference[at].Dlsn}" : $" and no {r.Payload}"),
                             [.. Window(), .. WriteLines(r.Payload), .. Around(LowerBound(r.Dlsn), 1)]);
                     }
 

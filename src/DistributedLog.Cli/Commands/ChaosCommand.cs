@@ -49,8 +49,9 @@ internal static class ChaosCommand
                 {
                     error = "interrupted";
                 }
-                catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException or Protocol.Errors.DlException)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
+                    // The run itself broke (the cluster did not start, a tool is missing): reported in the summary, exit 1.
                     error = $"{e.GetType().Name}: {e.Message}";
                 }
             }

@@ -120,6 +120,16 @@ public sealed class HistoryCheckerTests
     }
 
     [Fact]
+    public void A_duplicate_seen_by_a_reader_at_its_second_copy_is_reported_once_as_duplicated()
+    {
+        var good = new Good();
+        var log = good.Log.Append(new ObservedRecord(new Dlsn(3, 1, 0), 31, "w1-2")).ToList();
+        good.Read("final", log, final: true);
+        good.Read("tail", log.Skip(5), ReaderStart.Dlsn, fromDlsn: new Dlsn(3, 0, 0));
+        Single(good, ViolationKind.Duplicated);
+    }
+
+    [Fact]
     public void An_unknown_outcome_write_that_appears_twice_is_caught()
     {
         var good = new Good();

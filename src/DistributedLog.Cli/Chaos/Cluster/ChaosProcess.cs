@@ -15,6 +15,9 @@ internal sealed class ChaosProcess : IAsyncDisposable
     private readonly Func<CancellationToken, Task<bool>>? _probe;
     private readonly StreamWriter _log;
     private readonly object _gate = new();
+
+    // Starts, kills and restarts one at a time: a fault may hit a process whose previous fault is still healing.
+    private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private Process? _process;
     private int _starts;
 
@@ -57,6 +60,19 @@ internal sealed class ChaosProcess : IAsyncDisposable
     /// <exception cref="InvalidOperationException">It exited before it was ready.</exception>
     /// <exception cref="TimeoutException">It was not ready in time (it is killed).</exception>
     public async Task StartAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            await StartLockedAsync(timeout, cancellationToken);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    private async Task StartLockedAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         var info = _startInfo();
         info.RedirectStandardOutput = true;
@@ -115,7 +131,7 @@ internal sealed class ChaosProcess : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            await KillAsync();
+            await KillLockedAsync();
             throw new TimeoutException($"{Name} was not ready within {timeout.TotalSeconds:F0} s (see its log).");
         }
     }
@@ -140,6 +156,19 @@ internal sealed class ChaosProcess : IAsyncDisposable
 
     /// <summary>SIGKILL, and wait until it is gone.</summary>
     public async Task KillAsync()
+    {
+        await _lifecycle.WaitAsync();
+        try
+        {
+            await KillLockedAsync();
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
+
+    private async Task KillLockedAsync()
     {
         Process? process;
         lock (_gate)
@@ -205,14 +234,23 @@ internal sealed class ChaosProcess : IAsyncDisposable
     /// <summary>SIGKILL then start again.</summary>
     public async Task RestartAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        await KillAsync();
-        await StartAsync(timeout, cancellationToken);
+        await _lifecycle.WaitAsync(cancellationToken);
+        try
+        {
+            await KillLockedAsync();
+            await StartLockedAsync(timeout, cancellationToken);
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
         await KillAsync();
         await _log.DisposeAsync();
+        _lifecycle.Dispose();
     }
 
     /// <summary>Writes a line of the chaos runner's own into this process's log (e.g. the faults it suffered).</summary>

@@ -71,18 +71,13 @@ internal sealed class Firewall : IAsyncDisposable
 
     private static async Task<(int Code, string Output)> RunAsync(string command)
     {
+        // nft joins its arguments into one command: passing it whole keeps braces and quotes intact.
         var info = new ProcessStartInfo("nft") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string part in SplitArgs(command))
-        {
-            info.ArgumentList.Add(part);
-        }
+        info.ArgumentList.Add(command);
 
         using var process = Process.Start(info)!;
         string output = await process.StandardOutput.ReadToEndAsync() + await process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         return (process.ExitCode, output);
     }
-
-    /// <summary>nft takes the whole command as one argument list; passing it as a single argument keeps braces and quotes intact.</summary>
-    private static IEnumerable<string> SplitArgs(string command) => [command];
 }

@@ -47,8 +47,9 @@ internal sealed class FaultInjector(ChaosCluster cluster, IReadOnlyDictionary<st
         {
             injected = await InjectAsync(fault);
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException)
+        catch (Exception e)
         {
+            // A fault that cannot be injected (a tool missing, a process already gone) is reported and skipped, not fatal.
             progress($"fault #{fault.Id} {fault.Kind} on {string.Join(",", fault.Targets)} could not be injected: {e.Message}");
             injected = false;
         }
@@ -78,7 +79,7 @@ internal sealed class FaultInjector(ChaosCluster cluster, IReadOnlyDictionary<st
             await HealAsync(fault);
             progress($"heal   #{fault.Id} {fault.Kind} {string.Join(",", fault.Targets)}");
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or TimeoutException)
+        catch (Exception e)
         {
             progress($"heal   #{fault.Id} {fault.Kind} {string.Join(",", fault.Targets)} FAILED: {e.Message}");
         }

@@ -49,7 +49,7 @@ internal sealed class CoreTailReader(WorkloadContext context, string name, strin
             }
 
             context.History.Open(session);
-            await using (reader)
+            try
             {
                 try
                 {
@@ -76,6 +76,17 @@ internal sealed class CoreTailReader(WorkloadContext context, string name, strin
                     {
                         return;
                     }
+                }
+            }
+            finally
+            {
+                try
+                {
+                    await reader.DisposeAsync();
+                }
+                catch (Exception e)
+                {
+                    context.Progress($"reader {name} on {log}: closing failed ({e.GetType().Name}: {e.Message})");
                 }
             }
         }

@@ -50,7 +50,7 @@ internal static class FinalReader
                 }
             }
         }
-        catch (Exception e) when (e is DlException or OperationCanceledException or IOException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             context.Progress($"final core read of {log} failed after {session.Records.Count} records: {e.GetType().Name}: {e.Message}");
             return session;
@@ -72,7 +72,7 @@ internal static class FinalReader
 
             session.Complete = true;
         }
-        catch (Exception e) when (e is DlException or OperationCanceledException or IOException or global::Grpc.Core.RpcException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             context.Progress($"final proxy read of {log} failed after {session.Records.Count} records: {e.GetType().Name}: {e.Message}");
         }

@@ -52,7 +52,7 @@ internal sealed class Subscriber(WorkloadContext context, string name, string lo
         var session = context.History.Open(new ReaderSession(name, log, ReaderStart.Subscriber, context.History.Now) { Committed = [.. _committed] });
         Dlsn? last = null;
         int sinceCommit = 0;
-        await using (subscribed)
+        try
         {
             try
             {
@@ -88,6 +88,18 @@ internal sealed class Subscriber(WorkloadContext context, string name, string lo
             if (last is { } position && sinceCommit > 0)
             {
                 await CommitAsync(manager, position);
+            }
+        }
+        finally
+        {
+            try
+            {
+                // Releases the subscriber's read lock (its lease expires anyway if this fails).
+                await subscribed.DisposeAsync();
+            }
+            catch (Exception e)
+            {
+                context.Progress($"subscriber {name} on {log}: closing the reader failed ({e.GetType().Name}: {e.Message})");
             }
         }
 
