@@ -18,13 +18,31 @@ public sealed class EtcdStallTests : IAsyncLifetime
 
     private static byte[] B(string text) => Encoding.UTF8.GetBytes(text);
 
+    private static async Task<T> SetUpAsync<T>(Func<Task<T>> step)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await step();
+            }
+            catch (MetadataStoreUnavailableException) when (attempt < 10)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
     [Fact]
     public async Task A_frozen_etcd_gives_retryable_errors_and_everything_resumes_after_it_thaws()
     {
         var options = new MetadataStoreOptions { OperationTimeout = TimeSpan.FromSeconds(1), MaxReconnectBackoff = TimeSpan.FromMilliseconds(500) };
-        await using IMetadataStore store = await MetadataStores.OpenAsync(_etcd.NewStoreUri(), options);
-        await using IMetadataWatch watch = await store.WatchAsync("logs/", isPrefix: true);
-        ILease lease = await store.GrantLeaseAsync(TimeSpan.FromSeconds(2));
+        // Set-up before the stall, with the short deadline the test needs: on a loaded machine a first call to a freshly
+        // started etcd may take longer than 1 s, which says nothing about stalls, so the set-up is retried.
+        string uri = _etcd.NewStoreUri();
+        await using IMetadataStore store = await SetUpAsync(() => MetadataStores.OpenAsync(uri, options).AsTask());
+        await using IMetadataWatch watch = await SetUpAsync(() => store.WatchAsync("logs/", isPrefix: true).AsTask());
+        ILease lease = await SetUpAsync(() => store.GrantLeaseAsync(TimeSpan.FromSeconds(2)).AsTask());
 
         _etcd.Pause();
         try

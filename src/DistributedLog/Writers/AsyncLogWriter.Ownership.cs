@@ -23,7 +23,7 @@ public sealed partial class AsyncLogWriter
             while (true)
             {
                 // Claim the key among this client's writers; while another writer of this client holds the claim, the lock is taken.
-                claimed = claimed || _leases.TryClaimLock(key);
+                claimed = claimed || _leases.TryClaimLock(key, this);
                 if (claimed)
                 {
                     var result = await _store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, me, lease.Id), cancellationToken);
@@ -84,7 +84,7 @@ public sealed partial class AsyncLogWriter
         {
             if (claimed)
             {
-                _leases.ReleaseLockClaim(key);
+                _leases.ReleaseLockClaim(key, this);
             }
 
             throw;
@@ -101,6 +101,9 @@ public sealed partial class AsyncLogWriter
                     writer.FailLocked(new LockingException($"The writer of log '{writer.LogName}' lost its ownership lease; it stops writing."));
                 }
             }
+
+            // The lock key went with the lease: the log is free for the next writer, of this client too.
+            writer._leases.ReleaseLockClaim(writer._namespace.Layout.Lock(writer.LogName), writer);
         }, this);
         _logger.LogDebug("Writer took ownership of log {Log}", LogName);
     }
@@ -126,7 +129,7 @@ public sealed partial class AsyncLogWriter
         }
         finally
         {
-            _leases.ReleaseLockClaim(key);
+            _leases.ReleaseLockClaim(key, this);
         }
     }
 

@@ -10,7 +10,7 @@ namespace DistributedLog.Writers;
 internal sealed class OwnershipLeases(IMetadataStore store) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _heldLocks = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, object> _heldLocks = new(StringComparer.Ordinal);
     private ILease? _lease;
 
     /// <summary>
@@ -19,10 +19,10 @@ internal sealed class OwnershipLeases(IMetadataStore store) : IAsyncDisposable
     /// whose delete failed (the metadata store was unavailable or its disk full), which would otherwise stay locked
     /// for as long as this client keeps its lease alive.
     /// </summary>
-    public bool TryClaimLock(string key) => _heldLocks.TryAdd(key, 0);
+    public bool TryClaimLock(string key, object writer) => _heldLocks.TryAdd(key, writer);
 
-    /// <summary>Gives up a claim of <see cref="TryClaimLock"/>.</summary>
-    public void ReleaseLockClaim(string key) => _heldLocks.TryRemove(key, out _);
+    /// <summary>Gives up <paramref name="writer"/>'s claim of <see cref="TryClaimLock"/> (not a later writer's).</summary>
+    public void ReleaseLockClaim(string key, object writer) => _heldLocks.TryRemove(KeyValuePair.Create(key, writer));
 
     public async Task<ILease> GetAsync(TimeSpan ttl, CancellationToken cancellationToken)
     {
