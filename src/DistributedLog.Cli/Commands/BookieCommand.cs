@@ -77,7 +77,7 @@ internal static class BookieCommand
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 // Told to stop while starting (e.g. still waiting for the metadata store): a clean stop.
-                Console.WriteLine("bookie stopped before it was ready");
+                Console.WriteLine("bookie stopped while starting");
             }
 
             return 0;

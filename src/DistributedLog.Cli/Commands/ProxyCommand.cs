@@ -95,7 +95,7 @@ internal static class ProxyCommand
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 // Told to stop while starting (e.g. still waiting for the metadata store): a clean stop.
-                Console.WriteLine("proxy stopped before it was ready");
+                Console.WriteLine("proxy stopped while starting");
             }
 
             return 0;
