@@ -85,23 +85,29 @@ public sealed class BookieHost : IAsyncDisposable
             try
             {
                 var store = options.MetadataStore;
+                var registrationLogger = loggerFactory.CreateLogger<BookieRegistration>();
                 if (store is null && options.MetadataUri is not null)
                 {
-                    store = host._ownedStore = await MetadataStores.OpenAsync(options.MetadataUri, cancellationToken: cancellationToken);
+                    // A server waits for its metadata store at start (retrying with back-off) instead of exiting.
+                    string uri = options.MetadataUri;
+                    store = host._ownedStore = await MetadataStartup.WaitAsync($"Bookie {bookieId}: connecting to the metadata store {uri}",
+                        async ct => await MetadataStores.OpenAsync(uri, cancellationToken: ct), registrationLogger, cancellationToken: cancellationToken);
                 }
 
                 if (store is not null)
                 {
                     // The cookie is checked before serving: a bookie with a wiped disk must not answer as if it had its data.
-                    await BookieRegistration.ValidateCookieAsync(store, bookieId, journalDirectory, ledgerDirectory,
-                        loggerFactory.CreateLogger<BookieRegistration>(), cancellationToken);
+                    await MetadataStartup.WaitAsync($"Bookie {bookieId}: checking its cookie",
+                        ct => BookieRegistration.ValidateCookieAsync(store, bookieId, journalDirectory, ledgerDirectory, registrationLogger, ct),
+                        registrationLogger, cancellationToken: cancellationToken);
                 }
 
                 server.Start(bookie);
                 if (store is not null)
                 {
-                    host._registration = await BookieRegistration.StartAsync(store, bookie, journalDirectory, ledgerDirectory, options.RegistrationTtl,
-                        loggerFactory.CreateLogger<BookieRegistration>(), cancellationToken);
+                    host._registration = await MetadataStartup.WaitAsync($"Bookie {bookieId}: registering",
+                        ct => BookieRegistration.StartAsync(store, bookie, journalDirectory, ledgerDirectory, options.RegistrationTtl, registrationLogger, ct),
+                        registrationLogger, cancellationToken: cancellationToken);
                 }
             }
             catch

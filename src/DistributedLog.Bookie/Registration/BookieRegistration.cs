@@ -42,7 +42,17 @@ public sealed class BookieRegistration : IAsyncDisposable
     {
         await ValidateCookieAsync(store, bookie.Id, journalDirectory, ledgerDirectory, logger, cancellationToken);
         var registration = new BookieRegistration(store, bookie, ttl, logger);
-        await registration.RegisterAsync(cancellationToken);
+        try
+        {
+            await registration.RegisterAsync(cancellationToken);
+        }
+        catch
+        {
+            // A failed attempt (the caller may retry with a new one) must not stay subscribed to the bookie.
+            bookie.StateChanged -= registration.OnStateChanged;
+            throw;
+        }
+
         registration._loop = registration.KeepRegisteredAsync();
         return registration;
     }
@@ -92,11 +102,19 @@ public sealed class BookieRegistration : IAsyncDisposable
         {
             var result = await store.CommitAsync(new MetadataTransaction().IfAbsent(BookieKeys.Cookie(bookieId)).Put(BookieKeys.Cookie(bookieId), local.Serialize()),
                 cancellationToken);
-            if (!result.Succeeded)
+            if (!result.Succeeded && !await IsOwnCookieAsync(store, bookieId, local, cancellationToken))
             {
                 throw new DlException(StatusCode.MetadataException, $"Bookie {bookieId}: another bookie published a cookie under this id at the same time.");
             }
         }
+    }
+
+    /// <summary>Whether the published cookie is <paramref name="local"/>'s: an earlier attempt whose answer was lost (etcd
+    /// stalled) may have published it, and the retry then finds it present.</summary>
+    private static async Task<bool> IsOwnCookieAsync(IMetadataStore store, string bookieId, BookieCookie local, CancellationToken cancellationToken)
+    {
+        var stored = await store.GetAsync(BookieKeys.Cookie(bookieId), cancellationToken);
+        return stored is not null && BookieCookie.Deserialize(stored.Value.Span).InstanceId == local.InstanceId;
     }
 
     private async Task RegisterAsync(CancellationToken cancellationToken)

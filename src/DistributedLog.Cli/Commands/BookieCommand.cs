@@ -62,6 +62,7 @@ internal static class BookieCommand
             var (stop, sigterm) = ServerRun.StopSignal(cancellationToken);
             using (stop)
             using (sigterm)
+            try
             {
                 await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
                 ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory})", w =>
@@ -71,6 +72,12 @@ internal static class BookieCommand
                 });
                 await ServerRun.WaitAsync(stop.Token);
                 Console.WriteLine($"bookie {bookie.BookieId} stopping");
+            }
+
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // Told to stop while starting (e.g. still waiting for the metadata store): a clean stop.
+                Console.WriteLine("bookie stopped while starting");
             }
 
             return 0;

@@ -75,6 +75,7 @@ internal static class ProxyCommand
             var (stop, sigterm) = ServerRun.StopSignal(cancellationToken);
             using (stop)
             using (sigterm)
+            try
             {
                 await using var proxy = await ProxyHost.StartAsync(options, result.GetValue(metadata)!, loggerFactory, stop.Token);
                 ServerRun.PrintReady(result.GetValue(json),
@@ -89,6 +90,12 @@ internal static class ProxyCommand
                     });
                 await ServerRun.WaitAsync(stop.Token);
                 Console.WriteLine($"proxy {proxy.Endpoint} stopping");
+            }
+
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // Told to stop while starting (e.g. still waiting for the metadata store): a clean stop.
+                Console.WriteLine("proxy stopped while starting");
             }
 
             return 0;

@@ -46,6 +46,7 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
     private readonly ByteString _rootStart;
     private readonly ByteString _rootEnd;
     private readonly string _endpointsText;
+    private readonly int _endpointCount;
     private int _disposed;
 
     private EtcdMetadataStore(IReadOnlyList<string> endpoints, string root, MetadataStoreOptions options)
@@ -55,6 +56,7 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         LoggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
         Logger = LoggerFactory.CreateLogger<EtcdMetadataStore>();
         _endpointsText = string.Join(',', endpoints);
+        _endpointCount = endpoints.Count;
         RootPrefix = NormalizeRoot(root);
         _root = Encoding.UTF8.GetBytes(RootPrefix);
         _rootStart = ByteString.CopyFrom(_root);
@@ -355,6 +357,17 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
             {
                 await Task.Delay(Backoff(attempt), Time, cancellationToken);
             }
+            catch (RpcException e) when (idempotent && CanFailOver(attempt) && IsDeadline(e)
+                && !cancellationToken.IsCancellationRequested && !IsDisposed)
+            {
+                // A member that did not answer in time (frozen, or without quorum): the balancer sends the next
+                // attempt to another member.
+            }
+            catch (OperationCanceledException) when (idempotent && CanFailOver(attempt)
+                && !cancellationToken.IsCancellationRequested && !IsDisposed)
+            {
+                // The channel's own deadline (see below): fail over to another member the same way.
+            }
             catch (RpcException e) when (e.StatusCode == GrpcStatusCode.Cancelled && cancellationToken.IsCancellationRequested)
             {
                 throw new OperationCanceledException($"{operation} was cancelled.", e, cancellationToken);
@@ -372,6 +385,16 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
             }
         }
     }
+
+    /// <summary>
+    /// Whether an idempotent call whose deadline passed may be tried again on another member: only with several
+    /// endpoints (the round-robin balancer sends each call to the next one), at most once per other member, so a stalled
+    /// member does not block a call that the others can answer. With a single endpoint a deadline is final.
+    /// </summary>
+    internal bool CanFailOver(int attempt) => attempt < _endpointCount - 1;
+
+    /// <summary>Whether the call's deadline passed: the client's own, or etcd's <c>context deadline exceeded</c>.</summary>
+    internal static bool IsDeadline(RpcException e) => e.StatusCode == GrpcStatusCode.DeadlineExceeded || IsServerDeadline(e);
 
     /// <summary>The wait before retry or reconnect number <paramref name="attempt"/> (from 0): doubling, capped.</summary>
     internal TimeSpan Backoff(int attempt)

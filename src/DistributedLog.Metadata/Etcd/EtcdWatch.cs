@@ -63,6 +63,11 @@ internal sealed class EtcdWatch : ChannelWatch
             {
                 await Task.Delay(_store.Backoff(attempt), _store.Time, cancellationToken);
             }
+            catch (RpcException e) when (_store.CanFailOver(attempt) && EtcdMetadataStore.IsDeadline(e)
+                && !cancellationToken.IsCancellationRequested)
+            {
+                // The stream went to a member that did not answer in time: the next one goes to another member.
+            }
             catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
             {
                 throw _store.Translate(e, What, KeyOrPrefix, write: false);

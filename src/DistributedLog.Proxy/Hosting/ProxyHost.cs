@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using DistributedLog.Metadata;
 using DistributedLog.Namespaces;
 using DistributedLog.Proxy.Limits;
 using DistributedLog.Proxy.Ownership;
@@ -66,7 +67,10 @@ public sealed class ProxyHost : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         loggerFactory ??= NullLoggerFactory.Instance;
-        var ns = await DistributedLogNamespace.OpenAsync(metadataUri, options.Namespace, loggerFactory: loggerFactory, cancellationToken: cancellationToken);
+        // A server waits for its metadata store at start (retrying with back-off) instead of exiting.
+        var ns = await MetadataStartup.WaitAsync($"Proxy: opening namespace '{options.Namespace}' in {metadataUri}",
+            async ct => await DistributedLogNamespace.OpenAsync(metadataUri, options.Namespace, loggerFactory: loggerFactory, cancellationToken: ct),
+            loggerFactory.CreateLogger("DistributedLog.Proxy"), cancellationToken: cancellationToken);
         try
         {
             return await StartAsync(options, ns, ownsNamespace: true, loggerFactory, cancellationToken);
@@ -178,7 +182,9 @@ public sealed class ProxyHost : IAsyncDisposable
             string endpoint = options.AdvertisedEndpoint ?? $"http://{options.Host}:{port}";
             var logger = loggerFactory.CreateLogger("DistributedLog.Proxy");
             holder.Cache = new LogOwnershipCache(ns, options, endpoint, metrics, TimeProvider.System, logger);
-            var registration = await ProxyRegistration.StartAsync(ns.Store, ns.Metadata.Layout, endpoint, options.OwnershipTtl, logger, cancellationToken);
+            var registration = await MetadataStartup.WaitAsync($"Proxy {endpoint}: registering",
+                ct => ProxyRegistration.StartAsync(ns.Store, ns.Metadata.Layout, endpoint, options.OwnershipTtl, logger, ct),
+                logger, cancellationToken: cancellationToken);
             logger.LogInformation("Proxy {Endpoint} serving namespace {Namespace}", endpoint, options.Namespace);
             return new ProxyHost(app, holder.Cache, metrics, registration, ns, ownsNamespace, endpoint) { AdminEndpoint = admin };
         }

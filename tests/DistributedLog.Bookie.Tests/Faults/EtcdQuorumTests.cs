@@ -109,7 +109,7 @@ public sealed class EtcdQuorumTests(ITestOutputHelper output)
     }
 
     /// <summary>A real etcd cluster of N members on loopback, each its own process and data directory.</summary>
-    private sealed class EtcdCluster : IAsyncDisposable
+    internal sealed class EtcdCluster : IAsyncDisposable
     {
         private readonly List<(Process Process, string Data, int Client)> _members = [];
 
