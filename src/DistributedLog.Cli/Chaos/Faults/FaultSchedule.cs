@@ -29,7 +29,7 @@ internal static class FaultSchedule
             (FaultKind.KillBookie, 3), (FaultKind.PauseBookie, 3), (FaultKind.PartitionBookie, 2),
             (FaultKind.KillProxy, 2), (FaultKind.PauseProxy, 2), (FaultKind.PartitionProxy, 1.5),
             (FaultKind.KillEtcd, 1.5), (FaultKind.PauseEtcd, etcdStallWeight), (FaultKind.PartitionEtcd, etcdStallWeight * 2 / 3),
-            (FaultKind.KillWriter, 2), (FaultKind.TakeoverWriter, 2),
+            (FaultKind.KillWriter, 2), (FaultKind.TakeoverWriter, 2), (FaultKind.DiskError, 1), (FaultKind.TornJournal, 1.5),
             (FaultKind.BookieMajorityPause, shortRun ? 0.1 : 1),
         };
         if (targets.DiskBookies.Count > 0)
@@ -61,7 +61,7 @@ internal static class FaultSchedule
 
             double length = kind switch
             {
-                FaultKind.KillBookie or FaultKind.KillProxy or FaultKind.KillEtcd or FaultKind.KillWriter => 0.5 + (random.NextDouble() * 3.5),
+                FaultKind.KillBookie or FaultKind.KillProxy or FaultKind.KillEtcd or FaultKind.KillWriter or FaultKind.TornJournal => 0.5 + (random.NextDouble() * 3.5),
                 FaultKind.TakeoverWriter => 0.5,
                 FaultKind.BookieMajorityPause => 3 + (random.NextDouble() * 5),
                 FaultKind.DiskFull => 3 + (random.NextDouble() * (maxPause - 2)),
@@ -69,6 +69,7 @@ internal static class FaultSchedule
                 _ => 1 + (random.NextDouble() * (maxPause - 1)),
             };
             length = Math.Min(length, total - t);
+            int variant = kind == FaultKind.TornJournal ? random.Next() : 0;
             var chosen = Choose(kind, t, targets, busyUntil, random);
             if (chosen is not null)
             {
@@ -77,7 +78,7 @@ internal static class FaultSchedule
                     busyUntil[target] = t + length;
                 }
 
-                faults.Add(new Fault(faults.Count + 1, TimeSpan.FromSeconds(t), kind, chosen, TimeSpan.FromSeconds(length)));
+                faults.Add(new Fault(faults.Count + 1, TimeSpan.FromSeconds(t), kind, chosen, TimeSpan.FromSeconds(length), variant));
             }
 
             t += 1 + (random.NextDouble() * 3);
@@ -103,7 +104,7 @@ internal static class FaultSchedule
 
         switch (kind)
         {
-            case FaultKind.KillBookie or FaultKind.PauseBookie or FaultKind.PartitionBookie:
+            case FaultKind.KillBookie or FaultKind.PauseBookie or FaultKind.PartitionBookie or FaultKind.DiskError or FaultKind.TornJournal:
                 return One(targets.Bookies);
             case FaultKind.DiskFull:
                 return One(targets.Bookies, targets.DiskBookies);
