@@ -24,9 +24,12 @@ internal static class BookieCommand
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
 
+        // Hidden, for `dlog chaos` only: while this file exists, the bookie's file writes and syncs fail with EIO.
+        var faultFile = new Option<FileInfo?>("--fault-file") { Hidden = true };
+
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
-            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel, json,
+            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel, json, faultFile,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -56,6 +59,9 @@ internal static class BookieCommand
                 MinFreeDiskBytes = result.GetValue(minFree) << 20,
                 JournalSyncData = !result.GetValue(noSync),
                 MetadataUri = result.GetValue(metadata),
+                Faults = result.GetValue(faultFile) is { } fault
+                    ? new Chaos.Cluster.FaultFileInjector(fault.FullName)
+                    : DistributedLog.Bookie.IO.NoFaults.Instance,
             };
 
             // The guarded stop signal: a SIGTERM that arrives while (or after) the bookie stops must not throw from the handler.

@@ -25,6 +25,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
     private readonly List<ChaosProcess> _bookies = [];
     private readonly List<ChaosProcess> _proxies = [];
     private readonly Dictionary<string, TmpfsDisk> _disks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _journals = new(StringComparer.Ordinal);
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
 
     private ChaosCluster(string workDirectory) => WorkDirectory = workDirectory;
@@ -50,6 +51,12 @@ internal sealed class ChaosCluster : IAsyncDisposable
     public IEnumerable<ChaosProcess> All => _etcd.Concat(_bookies).Concat(_proxies);
 
     public ChaosProcess Process(string name) => All.Single(p => p.Name == name);
+
+    /// <summary>The journal directory of bookie <paramref name="bookie"/>.</summary>
+    public string JournalDirectory(string bookie) => _journals[bookie];
+
+    /// <summary>The file whose existence makes bookie <paramref name="bookie"/>'s file writes fail with EIO (its <c>--fault-file</c>).</summary>
+    public string FaultFile(string bookie) => Path.Combine(WorkDirectory, bookie + ".eio");
 
     public static async Task<ChaosCluster> StartAsync(int bookies, int proxies, string workDirectory, Action<string> progress, CancellationToken cancellationToken)
     {
@@ -146,14 +153,16 @@ internal sealed class ChaosCluster : IAsyncDisposable
         var arguments = new List<string>
         {
             "bookie", "--data", data, "--port", Str(port), "--metadata", MetadataUri, "--journal-file-mb", "4", "--write-cache-mb", "8",
-            "--entry-log-mb", "16", "--flush-interval-seconds", "2", "--min-free-mb", "8",
+            "--entry-log-mb", "16", "--flush-interval-seconds", "2", "--min-free-mb", "8", "--fault-file", FaultFile(name),
         };
+        _journals[name] = Path.Combine(data, "journal");
         if (withTmpfsJournal)
         {
             var disk = new TmpfsDisk(Path.Combine(WorkDirectory, name + "-journal"), sizeMb: 48);
             await disk.MountAsync();
             _disks[name] = disk;
             arguments.AddRange(["--journal-dir", disk.Directory]);
+            _journals[name] = disk.Directory;
         }
 
         _bookies.Add(new ChaosProcess(name, () => DlogExecutable.StartInfo(arguments), Path.Combine(WorkDirectory, name + ".log"), [port], readyMarker: " ready"));

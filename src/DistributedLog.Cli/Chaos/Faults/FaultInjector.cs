@@ -125,6 +125,23 @@ internal sealed class FaultInjector(ChaosCluster cluster, IReadOnlyDictionary<st
                 long bytes = await disk.FillAsync();
                 cluster.Process(fault.Targets[0]).Note($"journal disk filled with {bytes} bytes of ballast");
                 return true;
+            case FaultKind.DiskError:
+                await File.WriteAllTextAsync(cluster.FaultFile(fault.Targets[0]), $"fault #{fault.Id}\n");
+                return true;
+            case FaultKind.TornJournal:
+                var bookie = cluster.Process(fault.Targets[0]);
+                await bookie.KillAsync();
+                try
+                {
+                    bookie.Note($"journal tail torn: {await JournalTail.TearAsync(cluster.JournalDirectory(bookie.Name), fault.Variant)}");
+                }
+                catch (IOException e)
+                {
+                    // The bookie is down either way: the fault counts (as a kill) and its heal restarts it.
+                    bookie.Note($"journal tail could not be torn: {e.Message}");
+                }
+
+                return true;
             case FaultKind.KillWriter:
                 writers[fault.Targets[0]].Kill();
                 return true;
@@ -140,7 +157,12 @@ internal sealed class FaultInjector(ChaosCluster cluster, IReadOnlyDictionary<st
     {
         switch (fault.Kind)
         {
-            case FaultKind.KillBookie or FaultKind.KillProxy or FaultKind.KillEtcd:
+            case FaultKind.KillBookie or FaultKind.KillProxy or FaultKind.KillEtcd or FaultKind.DiskError or FaultKind.TornJournal:
+                if (fault.Kind == FaultKind.DiskError)
+                {
+                    File.Delete(cluster.FaultFile(fault.Targets[0]));
+                }
+
                 using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3)))
                 {
                     await ChaosCluster.RestartAsync(cluster.Process(fault.Targets[0]), progress, timeout.Token);

@@ -39,6 +39,18 @@ internal enum FaultKind
     /// <summary>Fill the small tmpfs holding a bookie's journal with a ballast file; delete it when the fault ends (root only).</summary>
     DiskFull,
 
+    /// <summary>
+    /// Make a bookie's journal and ledger writes and syncs fail with EIO (its <c>--fault-file</c> created); when the fault
+    /// ends the file is deleted and the bookie restarted (an I/O error keeps a bookie read-only until it restarts).
+    /// </summary>
+    DiskError,
+
+    /// <summary>
+    /// SIGKILL a bookie under load, then tear the tail of its newest journal file (garbage, or a record cut mid-way, after
+    /// the last whole record) before restarting it: replay must cut the tail and keep every acknowledged entry.
+    /// </summary>
+    TornJournal,
+
     /// <summary>SIGSTOP more bookies than the ack quorum tolerates (writes must fail cleanly, nothing acknowledged lost).</summary>
     BookieMajorityPause,
 }

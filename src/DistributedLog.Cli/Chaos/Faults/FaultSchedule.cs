@@ -17,19 +17,18 @@ internal static class FaultSchedule
         var random = new Random(seed);
         double total = duration.TotalSeconds;
 
-        // A paused or partitioned etcd member stalls the clients connected to it past their lease TTLs: that exposes
-        // known defects (registration not retried after an etcd stall; a proxy whose writer lost its lease leaves its
-        // write streams unanswered), which would fail every short run. Short runs keep these faults, rarer and shorter
-        // than the leases; long runs use them fully. Likewise a majority of bookies frozen fails ensemble changes, after
-        // which the write stream reports records "not written" that the next owner recovers: rarer in short runs.
+        // Short runs draw etcd pauses and partitions a little less often than long runs (but as long: up to a fifth of the
+        // run, past the leases), now that bookies register again after an etcd stall. A majority of bookies frozen still
+        // exposes a known defect (write-stream records reported "not written" that the next owner recovers), so short runs
+        // draw it rarely.
         bool shortRun = total < 120;
-        double etcdStallWeight = shortRun ? 0.4 : 1.5;
+        double etcdStallWeight = shortRun ? 1 : 1.5;
         var weights = new List<(FaultKind Kind, double Weight)>
         {
             (FaultKind.KillBookie, 3), (FaultKind.PauseBookie, 3), (FaultKind.PartitionBookie, 2),
             (FaultKind.KillProxy, 2), (FaultKind.PauseProxy, 2), (FaultKind.PartitionProxy, 1.5),
             (FaultKind.KillEtcd, 1.5), (FaultKind.PauseEtcd, etcdStallWeight), (FaultKind.PartitionEtcd, etcdStallWeight * 2 / 3),
-            (FaultKind.KillWriter, 2), (FaultKind.TakeoverWriter, 2),
+            (FaultKind.KillWriter, 2), (FaultKind.TakeoverWriter, 2), (FaultKind.DiskError, 1), (FaultKind.TornJournal, 1.5),
             (FaultKind.BookieMajorityPause, shortRun ? 0.1 : 1),
         };
         if (targets.DiskBookies.Count > 0)
@@ -61,14 +60,14 @@ internal static class FaultSchedule
 
             double length = kind switch
             {
-                FaultKind.KillBookie or FaultKind.KillProxy or FaultKind.KillEtcd or FaultKind.KillWriter => 0.5 + (random.NextDouble() * 3.5),
+                FaultKind.KillBookie or FaultKind.KillProxy or FaultKind.KillEtcd or FaultKind.KillWriter or FaultKind.TornJournal => 0.5 + (random.NextDouble() * 3.5),
                 FaultKind.TakeoverWriter => 0.5,
                 FaultKind.BookieMajorityPause => 3 + (random.NextDouble() * 5),
                 FaultKind.DiskFull => 3 + (random.NextDouble() * (maxPause - 2)),
-                FaultKind.PauseEtcd or FaultKind.PartitionEtcd when shortRun => 1 + (random.NextDouble() * 1.5),
                 _ => 1 + (random.NextDouble() * (maxPause - 1)),
             };
             length = Math.Min(length, total - t);
+            int variant = kind == FaultKind.TornJournal ? random.Next() : 0;
             var chosen = Choose(kind, t, targets, busyUntil, random);
             if (chosen is not null)
             {
@@ -77,7 +76,7 @@ internal static class FaultSchedule
                     busyUntil[target] = t + length;
                 }
 
-                faults.Add(new Fault(faults.Count + 1, TimeSpan.FromSeconds(t), kind, chosen, TimeSpan.FromSeconds(length)));
+                faults.Add(new Fault(faults.Count + 1, TimeSpan.FromSeconds(t), kind, chosen, TimeSpan.FromSeconds(length), variant));
             }
 
             t += 1 + (random.NextDouble() * 3);
@@ -103,7 +102,7 @@ internal static class FaultSchedule
 
         switch (kind)
         {
-            case FaultKind.KillBookie or FaultKind.PauseBookie or FaultKind.PartitionBookie:
+            case FaultKind.KillBookie or FaultKind.PauseBookie or FaultKind.PartitionBookie or FaultKind.DiskError or FaultKind.TornJournal:
                 return One(targets.Bookies);
             case FaultKind.DiskFull:
                 return One(targets.Bookies, targets.DiskBookies);
