@@ -210,7 +210,7 @@ public sealed class LogWriteStream : IAsyncDisposable
                     if (!response.Header.IsOk())
                     {
                         var error = response.Header.ToException();
-                        if (acknowledged == 0 && error.Code is StatusCode.Found or StatusCode.ServiceUnavailable or StatusCode.StreamNotReady or StatusCode.TooManyStreams)
+                        if (!response.OutcomeUnknown && acknowledged == 0 && error.Code is StatusCode.Found or StatusCode.ServiceUnavailable or StatusCode.StreamNotReady or StatusCode.TooManyStreams)
                         {
                             if (error is OwnershipMovedException { Owner.Length: > 0 } moved && moved.Owner != endpoint && !_client.Proxies.IsDown(moved.Owner))
                             {
@@ -235,8 +235,10 @@ public sealed class LogWriteStream : IAsyncDisposable
                         }
                         else
                         {
+                            // The proxy refused the record before its writer took it, and handed nothing after it to the
+                            // writer: the failed record and the later ones are not written.
                             _client.Proxies.ForgetOwner(Log);
-                            FailAll(new WriteCancelledException($"Not written: an earlier record of the stream to log '{Log}' failed ({error.Message})."), first: error);
+                            FailAll(new WriteCancelledException($"Not written: an earlier record of the stream to log '{Log}' was refused ({error.Message})."), first: error);
                             settled = true;
                         }
 

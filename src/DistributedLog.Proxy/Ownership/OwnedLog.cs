@@ -31,7 +31,11 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
     /// </summary>
     /// <param name="wire">The record as received.</param>
     /// <param name="txId">The record's txid (the given or assigned one; the given one even when refused).</param>
-    public ValueTask<Protocol.Records.Dlsn> Write(Grpc.V1.Record wire, out long txId)
+    /// <param name="accepted">
+    /// Whether the writer took the record: if false it was refused and is certainly not written; if true and the write
+    /// fails, its outcome is unknown (see <see cref="AsyncLogWriter.WriteAsync(LogRecord, out bool)"/>).
+    /// </param>
+    public ValueTask<Protocol.Records.Dlsn> Write(Grpc.V1.Record wire, out long txId, out bool accepted)
     {
         lock (_writing)
         {
@@ -43,18 +47,19 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
             catch (DlException e)
             {
                 txId = wire.HasTxid ? wire.Txid : -1;
+                accepted = false;
                 return ValueTask.FromException<Protocol.Records.Dlsn>(e);
             }
 
             txId = record.TxId;
-            return Writer.WriteAsync(record);
+            return Writer.WriteAsync(record, out accepted);
         }
     }
 
     /// <summary>
     /// Writes the records of one request in order, as one step (no other request's record lands between them), and
     /// stops at the first refused one: the returned list holds the writes handed to the writer, the last of them
-    /// faulted when a record was refused; records after it were not written.
+    /// faulted when a record was refused; records after it were not handed to the writer, so they are not written.
     /// </summary>
     public IReadOnlyList<(long TxId, int Bytes, Task<Protocol.Records.Dlsn> Write)> WriteAll(IReadOnlyList<Grpc.V1.Record> wires)
     {
@@ -63,10 +68,9 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
         {
             foreach (var wire in wires)
             {
-                var write = Write(wire, out long txId);
-                bool refused = write.IsFaulted; // read before AsTask consumes the write
+                var write = Write(wire, out long txId, out bool accepted);
                 writes.Add((txId, wire.Payload.Length, write.AsTask()));
-                if (refused)
+                if (!accepted)
                 {
                     break;
                 }

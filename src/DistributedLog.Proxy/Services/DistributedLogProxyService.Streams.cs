@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using DistributedLog.Grpc;
 using DistributedLog.Grpc.V1;
@@ -15,14 +16,19 @@ namespace DistributedLog.Proxy.Services;
 
 internal sealed partial class DistributedLogProxyService
 {
-    /// <summary>A record handed to the writer, waiting for its acknowledgement.</summary>
-    private readonly record struct PendingAck(ValueTask<CoreDlsn> Write, long TxId, int Bytes);
+    /// <summary>
+    /// A record given to the writer, waiting for its acknowledgement. <c>Accepted</c> is false for a record refused before
+    /// the writer took it (not written); <c>HandedAt</c> is the <see cref="Stopwatch"/> timestamp the wait is bounded from.
+    /// </summary>
+    private readonly record struct PendingAck(ValueTask<CoreDlsn> Write, long TxId, int Bytes, bool Accepted, long HandedAt);
 
     /// <summary>
     /// Records in, acknowledgements out, in order. One loop hands records to the log's writer (which packs them into
     /// entries) without waiting; a second sends acknowledgements as they complete, many per response. The first failure
-    /// is answered with its index and error, and the stream ends: nothing after it is written. When the failure is the
-    /// writer's own (not a refused record), the answer says the outcome of the unacknowledged records is unknown and the
+    /// is answered with its index and error, and the stream ends. A record refused before the writer took it (txid order,
+    /// size, checksum, limits, a writer already failed) is not written, and nothing after it was handed over. A record the
+    /// writer took and that then failed — or was not acknowledged within the request timeout — has an unknown outcome
+    /// (recovery of its segment may keep it), and so have the records handed over after it: the answer says so, and the
     /// log is released, so the client's next stream acquires it again.
     /// </summary>
     public override async Task WriteStream(IAsyncStreamReader<WriteStreamRequest> requests, IServerStreamWriter<WriteStreamResponse> responses,
@@ -40,7 +46,7 @@ internal sealed partial class DistributedLogProxyService
         {
             owned = await ownership.AcquireAsync(message.Log, callToken);
         }
-        catch (Exception e) when (ToError(e, "write_stream", timedOut: false) is { } error)
+        catch (Exception e) when (ToError(e, "write_stream", timedOut: false, callToken) is { } error)
         {
             metrics.Request("write_stream", (int)error.Code);
             await responses.WriteAsync(new WriteStreamResponse { Header = error.ToHeader() }, callToken);
@@ -62,21 +68,20 @@ internal sealed partial class DistributedLogProxyService
                 {
                     ValueTask<CoreDlsn> write;
                     long txId = 0;
-                    bool invalid;
+                    bool accepted;
                     try
                     {
                         Admit(owned, 1, wire.Payload.Length);
-                        write = owned.Write(wire, out txId);
-                        invalid = write.IsFaulted; // refused (checksum, size, txid order) or the writer failed
+                        write = owned.Write(wire, out txId, out accepted);
                     }
                     catch (DlException e)
                     {
                         write = ValueTask.FromException<CoreDlsn>(e);
-                        invalid = true;
+                        accepted = false;
                     }
 
-                    await pending.Writer.WriteAsync(new PendingAck(write, txId, wire.Payload.Length), stop.Token);
-                    if (invalid)
+                    await pending.Writer.WriteAsync(new PendingAck(write, txId, wire.Payload.Length, accepted, Stopwatch.GetTimestamp()), stop.Token);
+                    if (!accepted)
                     {
                         return; // nothing after a refused record is written
                     }
@@ -127,21 +132,23 @@ internal sealed partial class DistributedLogProxyService
                     CoreDlsn dlsn;
                     try
                     {
-                        dlsn = await next.Write;
+                        dlsn = await WithinRequestTimeoutAsync(owned, next);
                     }
                     catch (Exception e)
                     {
                         await SendAsync(responses, response, bytes, stop.Token);
-                        var error = ToError(e, "write_stream", timedOut: false) ?? new DlException(StatusCode.ClientClosed, "The client went away.");
+                        var error = ToError(e, "write_stream", timedOut: false, stop.Token) ?? new DlException(StatusCode.ClientClosed, "The client went away.");
                         metrics.Request("write_stream", (int)error.Code);
-                        bool writerFailed = owned.Writer.Failure is not null;
-                        if (writerFailed)
+
+                        // Exact: a record the writer took may be on a bookie (fencing recovery may keep it), whatever the error.
+                        bool outcomeUnknown = next.Accepted;
+                        if (outcomeUnknown || owned.Writer.Failure is not null)
                         {
                             _ = ownership.ReleaseAfterFailureAsync(owned, e);
                         }
 
                         await stop.CancelAsync();
-                        await responses.WriteAsync(new WriteStreamResponse { Header = error.ToHeader(), FirstIndex = index, OutcomeUnknown = writerFailed },
+                        await responses.WriteAsync(new WriteStreamResponse { Header = error.ToHeader(), FirstIndex = index, OutcomeUnknown = outcomeUnknown },
                             CancellationToken.None);
                         return;
                     }
@@ -181,21 +188,56 @@ internal sealed partial class DistributedLogProxyService
         }
         finally
         {
-            // Observe every write still pending (each is awaited exactly once).
+            // Observe every write still pending (each exactly once) without waiting for those not complete: the call ends
+            // now, whatever the writer does with them later.
             while (pending.TryRead(out var left) || (await pending.WaitToReadAsync() && pending.TryRead(out left)))
             {
-                try
-                {
-                    await left.Write;
-                }
-                catch (Exception)
-                {
-                }
+                Observe(left.Write);
             }
         }
     }
 
-    private async Task SendAsync(IServerStreamWriter<WriteStreamResponse> responses, WriteStreamResponse response, long bytes, CancellationToken ct)
+    /// <summary>
+    /// The record's acknowledgement, waited for at most the request timeout from when it was handed over: every record
+    /// gets an outcome within that bound, even if the writer never completes it (a lost lease, a roll stuck on metadata).
+    /// </summary>
+    private async ValueTask<CoreDlsn> WithinRequestTimeoutAsync(OwnedLog owned, PendingAck pending)
+    {
+        if (pending.Write.IsCompleted)
+        {
+            return await pending.Write;
+        }
+
+        var left = options.RequestTimeout - Stopwatch.GetElapsedTime(pending.HandedAt);
+        var write = pending.Write.AsTask();
+        try
+        {
+            return await write.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        }
+        catch (TimeoutException)
+        {
+            Observe(write);
+            throw new DlException(StatusCode.FlushTimeout,
+                $"A streamed write to log '{owned.Name}' was not acknowledged within {options.RequestTimeout.TotalSeconds:0.###} s; its outcome is unknown.");
+        }
+    }
+
+    /// <summary>Consumes a write whose result nobody waits for (a pooled write must be consumed once; a fault must be observed).</summary>
+    private static void Observe(ValueTask<CoreDlsn> write)
+    {
+        if (write.IsCompletedSuccessfully)
+        {
+            _ = write.Result;
+            return;
+        }
+
+        Observe(write.AsTask());
+    }
+
+    private static void Observe(Task<CoreDlsn> write) =>
+        _ = write.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+
+        private async Task SendAsync(IServerStreamWriter<WriteStreamResponse> responses, WriteStreamResponse response, long bytes, CancellationToken ct)
     {
         if (response.Txids.Count == 0)
         {
@@ -324,7 +366,7 @@ internal sealed partial class DistributedLogProxyService
 
             metrics.Request("read", (int)StatusCode.Success);
         }
-        catch (Exception e) when (ToError(e, "read", timedOut: false) is { } error)
+        catch (Exception e) when (ToError(e, "read", timedOut: false, ct) is { } error)
         {
             metrics.Request("read", (int)error.Code);
             await responses.WriteAsync(new ReadResponse { Header = error.ToHeader() }, ct);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using DistributedLog.Grpc;
 using DistributedLog.Grpc.V1;
+using DistributedLog.Metadata;
 using DistributedLog.Namespaces;
 using DistributedLog.Protocol.Errors;
 using DistributedLog.Protocol.Records;
@@ -50,7 +51,7 @@ internal sealed partial class DistributedLogProxyService(
             var owned = await ownership.AcquireAsync(request.Log, ct);
             var wire = request.Record ?? throw BadRequest("The write request has no record.");
             Admit(owned, 1, wire.Payload.Length);
-            var write = owned.Write(wire, out long txId);
+            var write = owned.Write(wire, out long txId, out _);
             var dlsn = await AwaitWriteAsync(owned, write.AsTask());
             metrics.Written(1, wire.Payload.Length);
             metrics.WriteLatency(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -334,23 +335,39 @@ internal sealed partial class DistributedLogProxyService(
             metrics.Request(operation, (int)StatusCode.Success);
             return response;
         }
-        catch (Exception e) when (ToError(e, operation, timeout.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested) is { } error)
+        catch (Exception e) when (ToError(e, operation, timeout.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested,
+                                      context.CancellationToken) is { } error)
         {
             metrics.Request(operation, (int)error.Code);
             return failed(error.ToHeader());
         }
     }
 
-    /// <summary>The DistributedLog error to answer for <paramref name="e"/>; null lets it through (the client went away).</summary>
-    private DlException? ToError(Exception e, string operation, bool timedOut) => e switch
+    /// <summary>
+    /// The DistributedLog error to answer for <paramref name="e"/>; null lets it through (the client went away:
+    /// <paramref name="caller"/> was cancelled). A cancellation that is not the caller's (a metadata or bookie deadline
+    /// inside) is a retryable unavailability, logged in one line.
+    /// </summary>
+    private DlException? ToError(Exception e, string operation, bool timedOut, CancellationToken caller) => e switch
     {
         DlException dl => dl,
         OperationCanceledException when timedOut => new DlException(StatusCode.Timeout,
             $"The {operation} request did not complete within {options.RequestTimeout.TotalSeconds:0.###} s."),
-        OperationCanceledException => null,
+        OperationCanceledException when caller.IsCancellationRequested => null,
+        OperationCanceledException => Unavailable(e, operation),
         ArgumentException argument => new DlException(StatusCode.BadRequest, argument.Message),
         _ => Unexpected(e, operation),
     };
+
+    private MetadataStoreUnavailableException Unavailable(Exception e, string operation)
+    {
+        LogInnerDeadline(operation, e.Message);
+        return new MetadataStoreUnavailableException(
+            $"The proxy could not complete the {operation} request: an inner call hit its deadline ({e.Message}); retry.", outcomeUnknown: false, e);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The {Operation} request failed: an inner call hit its deadline ({Error})")]
+    private partial void LogInnerDeadline(string operation, string error);
 
     private DlException Unexpected(Exception e, string operation)
     {

@@ -1,3 +1,5 @@
+using DistributedLog.Metadata;
+
 namespace DistributedLog.Readers;
 
 /// <summary>A reader opened for a subscriber: the reader plus the subscriber's read lock, released on dispose.</summary>
@@ -15,7 +17,17 @@ public sealed class SubscriberReader(LogReader reader, IAsyncDisposable readLock
         }
         finally
         {
-            await readLock.DisposeAsync();
+            try
+            {
+                await readLock.DisposeAsync();
+            }
+            catch (OperationCanceledException e)
+            {
+                // Releasing the read lock hit a metadata deadline (no caller token here): a retryable store error, not a
+                // raw cancellation. The lock's lease expires on its own.
+                throw new MetadataStoreUnavailableException(
+                    $"Releasing the subscriber's read lock failed: the metadata store did not answer in time ({e.Message}).", outcomeUnknown: true, e);
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ public sealed partial class AsyncLogWriter
         byte[] me = new LogOwner { Writer = WriterId(), Endpoint = _options.OwnerEndpoint }.Serialize();
         var deadline = _options.TimeProvider.GetUtcNow() + _options.LockTimeout;
         bool claimed = false;
+        bool leaseRenewed = false;
         try
         {
             while (true)
@@ -26,7 +27,20 @@ public sealed partial class AsyncLogWriter
                 claimed = claimed || _leases.TryClaimLock(key, this);
                 if (claimed)
                 {
-                    var result = await _store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, me, lease.Id), cancellationToken);
+                    TransactionResult result;
+                    try
+                    {
+                        result = await _store.CommitAsync(new MetadataTransaction().IfAbsent(key).Put(key, me, lease.Id), cancellationToken);
+                    }
+                    catch (LeaseNotFoundException) when (!leaseRenewed)
+                    {
+                        // The shared lease expired while the store was unreachable (an etcd pause) and its keep-alive has not
+                        // noticed yet: take a new one, once, instead of failing every acquisition until it does.
+                        lease = await _leases.GetAsync(_options.OwnershipTtl, cancellationToken, expired: lease);
+                        leaseRenewed = true;
+                        continue;
+                    }
+
                     if (result.Succeeded)
                     {
                         _lockVersion = result.Revision;

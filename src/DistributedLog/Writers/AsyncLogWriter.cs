@@ -130,8 +130,19 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     /// <exception cref="TransactionIdOutOfOrderException">A negative txid, <see cref="long.MaxValue"/>, or a txid below the highest one already written.</exception>
     /// <exception cref="LogRecordTooLongException">The record exceeds the maximum record size.</exception>
     /// <exception cref="LogEndOfStreamException">The log was sealed.</exception>
-    public ValueTask<Dlsn> WriteAsync(LogRecord record)
+    public ValueTask<Dlsn> WriteAsync(LogRecord record) => WriteAsync(record, out _);
+
+    /// <summary>
+    /// Writes a record, telling whether the writer took it: <paramref name="accepted"/> is false when the record was
+    /// refused before anything of it was sent (invalid, out of txid order, too long, or the writer had already failed or
+    /// closed) — it is then certainly not written. A record that was accepted and later fails has an unknown outcome: its
+    /// entry may have reached a bookie, and recovery of the segment by the next writer may keep it.
+    /// </summary>
+    /// <param name="record">The record.</param>
+    /// <param name="accepted">Whether the record was handed to the writer (its outcome is unknown if it fails).</param>
+    public ValueTask<Dlsn> WriteAsync(LogRecord record, out bool accepted)
     {
+        accepted = false;
         ArgumentNullException.ThrowIfNull(record);
         if (record.TxId < 0 || record.TxId == LogRecord.EndOfStreamTxId)
         {
@@ -170,6 +181,7 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
 
             if (_segment is null || _rolling is not null || NeedsRoll(_segment))
             {
+                accepted = true;
                 _acceptedTxId = record.TxId;
                 _queued.Add((record, write));
                 _rolling ??= RollAsync(record.TxId);
@@ -184,6 +196,7 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
                 return task;
             }
 
+            accepted = true;
             _acceptedTxId = record.TxId;
             _lastTxId = record.TxId;
         }
@@ -305,11 +318,14 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
                 _queued.Clear();
             }
         }
-        catch (Exception e) when (e is DlException or IOException or InvalidOperationException)
+        catch (Exception e)
         {
+            // Any failure (a metadata deadline surfacing as OperationCanceledException too) fails the queued writes: a
+            // roll that ended without failing them would leave them waiting forever.
             lock (_gate)
             {
-                FailLocked(e);
+                FailLocked(e as DlException ?? new DlException(StatusCode.WriteException,
+                    $"Starting a new segment of log '{LogName}' failed: {e.Message}", e));
                 _rolling = null;
                 foreach (var (_, write) in _queued)
                 {

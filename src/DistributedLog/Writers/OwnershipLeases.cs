@@ -24,12 +24,19 @@ internal sealed class OwnershipLeases(IMetadataStore store) : IAsyncDisposable
     /// <summary>Gives up <paramref name="writer"/>'s claim of <see cref="TryClaimLock"/> (not a later writer's).</summary>
     public void ReleaseLockClaim(string key, object writer) => _heldLocks.TryRemove(KeyValuePair.Create(key, writer));
 
-    public async Task<ILease> GetAsync(TimeSpan ttl, CancellationToken cancellationToken)
+    /// <summary>The shared lease; a new one when the current one was lost, or was found expired (<paramref name="expired"/>).</summary>
+    /// <param name="ttl">The lease's time to live.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="expired">
+    /// A lease the store said does not exist any more (it expired while this client could not reach the store, before its
+    /// keep-alive noticed): replaced even though it does not look lost yet.
+    /// </param>
+    public async Task<ILease> GetAsync(TimeSpan ttl, CancellationToken cancellationToken, ILease? expired = null)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            if (_lease is null || _lease.Lost.IsCancellationRequested)
+            if (_lease is null || _lease.Lost.IsCancellationRequested || ReferenceEquals(_lease, expired))
             {
                 if (_lease is not null)
                 {

@@ -6,7 +6,7 @@ namespace DistributedLog.Writers;
 
 /// <summary>
 /// One record waiting for its DLSN: a pooled <see cref="IValueTaskSource{TResult}"/> behind the <c>ValueTask&lt;Dlsn&gt;</c>
-/// that <see cref="AsyncLogWriter.WriteAsync"/> returns, so a write allocates no task. Returned to its pool once the
+/// that <see cref="AsyncLogWriter.WriteAsync(DistributedLog.Protocol.Records.LogRecord)"/> returns, so a write allocates no task. Returned to its pool once the
 /// caller has taken the result.
 /// </summary>
 internal sealed class PendingWrite : IValueTaskSource<Dlsn>

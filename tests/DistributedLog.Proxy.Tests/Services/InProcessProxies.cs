@@ -27,9 +27,9 @@ internal sealed class InProcessProxies : IAsyncDisposable
 
     public DistributedLogNamespace Namespace { get; private set; } = null!;
 
-    public static async Task<InProcessProxies> StartAsync(Func<ProxyOptions>? optionsA = null, Func<ProxyOptions>? optionsB = null)
+    public static async Task<InProcessProxies> StartAsync(Func<ProxyOptions>? optionsA = null, Func<ProxyOptions>? optionsB = null, string? metadataUri = null)
     {
-        var cluster = await InProcessCluster.StartAsync(3);
+        var cluster = await InProcessCluster.StartAsync(3, metadataUri: metadataUri);
         var proxies = new InProcessProxies(cluster);
         try
         {
