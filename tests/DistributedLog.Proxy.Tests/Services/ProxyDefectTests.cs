@@ -11,26 +11,13 @@ using Grpc.Health.V1;
 using Dlsn = DistributedLog.Protocol.Records.Dlsn;
 using Record = DistributedLog.Grpc.V1.Record;
 
+using static DistributedLog.Proxy.Tests.Services.ProxyTestRecords;
+
 namespace DistributedLog.Proxy.Tests.Services;
 
 /// <summary>The proxy defects of issue 9 (section 4), each reproduced against two in-process proxies.</summary>
 public sealed class ProxyDefectTests
 {
-    private static byte[] Payload(string text) => Encoding.UTF8.GetBytes(text);
-
-    private static string Text(LogRecordWithDlsn record) => Encoding.UTF8.GetString(record.Payload.Span);
-
-    private static async Task<List<LogRecordWithDlsn>> ReadAllAsync(DistributedLogClient client, string log, ClientReadOptions? options = null)
-    {
-        var records = new List<LogRecordWithDlsn>();
-        await foreach (var record in client.ReadAsync(log, options).WithCancellation(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))
-        {
-            records.Add(record);
-        }
-
-        return records;
-    }
-
     private static Record Wire(long txId, string text) => new() { Txid = txId, Payload = ByteString.CopyFromUtf8(text) };
 
     [Fact]

@@ -10,26 +10,13 @@ using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
 using Record = DistributedLog.Grpc.V1.Record;
 
+using static DistributedLog.Proxy.Tests.Services.ProxyTestRecords;
+
 namespace DistributedLog.Proxy.Tests.Services;
 
 /// <summary>The proxy's operations and the client's routing against two in-process proxies.</summary>
 public sealed class ProxyServiceTests
 {
-    private static byte[] Payload(string text) => Encoding.UTF8.GetBytes(text);
-
-    private static string Text(LogRecordWithDlsn record) => Encoding.UTF8.GetString(record.Payload.Span);
-
-    private static async Task<List<LogRecordWithDlsn>> ReadAllAsync(DistributedLogClient client, string log, ClientReadOptions? options = null)
-    {
-        var records = new List<LogRecordWithDlsn>();
-        await foreach (var record in client.ReadAsync(log, options).WithCancellation(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))
-        {
-            records.Add(record);
-        }
-
-        return records;
-    }
-
     [Fact]
     public async Task UnaryBulkAndStreamedWritesAreReadBackInOrder()
     {
