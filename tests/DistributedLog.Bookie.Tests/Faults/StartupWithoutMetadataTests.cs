@@ -75,7 +75,13 @@ public sealed class StartupWithoutMetadataTests(ITestOutputHelper output)
             // A registration put or this registry's watch may land on the frozen member and wait out its deadline (or the
             // HTTP/2 keep-alive, 15 s) before failing over: generous on a loaded machine (docs/reliability.md).
             await registry.WaitForBookiesAsync(1, TimeSpan.FromSeconds(90));
-            Assert.Contains(await store.ListAsync(""), v => v.Key.Contains("proxies/", StringComparison.Ordinal));
+            // The proxy is ready before its registration lands (it retries in the background, maybe past the frozen member).
+            var registered = Stopwatch.StartNew();
+            while (!(await store.ListAsync("")).Any(v => v.Key.Contains("proxies/", StringComparison.Ordinal)))
+            {
+                Assert.True(registered.Elapsed < TimeSpan.FromSeconds(90), "the proxy did not register within 90 s");
+                await Task.Delay(250);
+            }
         }
         finally
         {
