@@ -54,15 +54,10 @@ public sealed class BookieProcess : IAsyncDisposable
     /// <summary>SIGCONT: a paused process carries on.</summary>
     public Task ResumeAsync() => SignalAsync("CONT");
 
-    private async Task SignalAsync(string signal)
+    private Task SignalAsync(string signal)
     {
-        int pid = _process.ProcessId ?? throw new InvalidOperationException($"bookie {BookieId} is not running");
-        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        await kill.WaitForExitAsync();
-        if (kill.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -{signal} {pid} failed with exit code {kill.ExitCode}");
-        }
+        ProcessSignals.Send(_process.ProcessId ?? throw new InvalidOperationException($"bookie {BookieId} is not running"), signal);
+        return Task.CompletedTask;
     }
 
     /// <summary>SIGKILL, then delete every byte of the bookie's data, as a replaced or wiped disk would.</summary>

@@ -18,8 +18,8 @@ public sealed class EtcdServer : IAsyncLifetime
     public EtcdServer()
     {
         DataDirectory = Path.Combine(Path.GetTempPath(), "dl-etcd-" + Guid.NewGuid().ToString("N"));
-        ClientPort = FreePort();
-        PeerPort = FreePort();
+        ClientPort = BookieProcess.FreePort();
+        PeerPort = BookieProcess.FreePort();
     }
 
     public string DataDirectory { get; }
@@ -99,11 +99,11 @@ public sealed class EtcdServer : IAsyncLifetime
     private void Signal(string signal)
     {
         if (_process is null || _process.HasExited)
+        {
             throw new InvalidOperationException("etcd is not running.");
-        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        kill.WaitForExit();
-        if (kill.ExitCode != 0)
-            throw new InvalidOperationException($"kill -{signal} {_process.Id} failed with {kill.ExitCode}.");
+        }
+
+        ProcessSignals.Send(_process.Id, signal);
     }
 
     /// <summary>Starts etcd again on the same ports and data directory.</summary>
@@ -181,12 +181,5 @@ public sealed class EtcdServer : IAsyncLifetime
         throw new InvalidOperationException(
             "The etcd binary was not found on PATH or at /usr/bin/etcd. Run ./test.sh, which installs it " +
             "(apt-get install etcd-server), or install the Debian package etcd-server yourself.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

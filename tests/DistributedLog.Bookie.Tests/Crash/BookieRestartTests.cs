@@ -88,7 +88,7 @@ public sealed class BookieRestartTests
         string journal = Path.Combine(dir, "journal");
         Directory.CreateDirectory(journal);
         // Run as root (the attribute skips it otherwise), so the mount must work: a failure here is a failure of the test.
-        Assert.True(await MountTmpfsAsync(journal, "7m"), $"mounting a tmpfs on {journal} failed although running as root");
+        Assert.True(await Tmpfs.MountAsync(journal, "7m"), $"mounting a tmpfs on {journal} failed although running as root");
 
         try
         {
@@ -123,31 +123,9 @@ public sealed class BookieRestartTests
         }
         finally
         {
-            await RunAsync("umount", "-l", journal);
+            await Tmpfs.UnmountAsync(journal);
             Directory.Delete(dir, recursive: true);
         }
     }
 
-    private static async Task<bool> MountTmpfsAsync(string path, string size) =>
-        await RunAsync("mount", "-t", "tmpfs", "-o", $"size={size}", "tmpfs", path) == 0;
-
-    private static async Task<int> RunAsync(string program, params string[] args)
-    {
-        try
-        {
-            var info = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (string arg in args)
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            using var process = Process.Start(info)!;
-            await process.WaitForExitAsync();
-            return process.ExitCode;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return -1;
-        }
-    }
 }

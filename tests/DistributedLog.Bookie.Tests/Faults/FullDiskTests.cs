@@ -29,7 +29,7 @@ public sealed class FullDiskTests(ITestOutputHelper output)
     {
         string dir = TestEntries.TempDirectory("full-disk");
         Directory.CreateDirectory(dir);
-        Assert.True(await RunAsync("mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", dir) == 0, "mounting a tmpfs as root failed");
+        Assert.True(await Tmpfs.MountAsync(dir, "40m"), "mounting a tmpfs as root failed");
         var etcd = new EtcdServer();
         try
         {
@@ -136,7 +136,7 @@ public sealed class FullDiskTests(ITestOutputHelper output)
         finally
         {
             await etcd.DisposeAsync();
-            await RunAsync("umount", "-l", dir);
+            await Tmpfs.UnmountAsync(dir);
             Directory.Delete(dir, recursive: true);
         }
     }
@@ -193,18 +193,5 @@ public sealed class FullDiskTests(ITestOutputHelper output)
         }
 
         return written;
-    }
-
-    private static async Task<int> RunAsync(string program, params string[] args)
-    {
-        var info = new ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(info)!;
-        await process.WaitForExitAsync();
-        return process.ExitCode;
     }
 }

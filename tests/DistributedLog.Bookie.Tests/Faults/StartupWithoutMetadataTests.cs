@@ -58,7 +58,7 @@ public sealed class StartupWithoutMetadataTests(ITestOutputHelper output)
     [Fact(Skip = "Known defect (issue 9 notes): etcd writes keep landing on a frozen member, which the client's balancer does not eject, so a registration can take minutes; unskip once a member that missed a deadline is taken out of the balancer.")]
     public async Task A_bookie_and_a_proxy_start_with_one_of_three_etcd_members_frozen()
     {
-        await using var etcd = await EtcdQuorumTests.EtcdCluster.StartAsync(3);
+        await using var etcd = await EtcdCluster.StartAsync(3);
         string uri = $"etcd://{string.Join(',', etcd.Endpoints)}/t-{Guid.NewGuid():N}";
         etcd.Pause(0);
         try
