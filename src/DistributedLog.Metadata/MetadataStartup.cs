@@ -16,6 +16,13 @@ public static partial class MetadataStartup
     /// <summary>The longest wait between attempts.</summary>
     public static TimeSpan MaxBackoff { get; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The wait before retry <paramref name="attempt"/> (1-based) of anything that waits for the metadata store: doubling
+    /// from <see cref="FirstBackoff"/> up to <paramref name="max"/>. Start-up and re-registration loops share it.
+    /// </summary>
+    public static TimeSpan Backoff(int attempt, TimeSpan max) =>
+        TimeSpan.FromTicks(Math.Min(max.Ticks, FirstBackoff.Ticks << Math.Clamp(attempt - 1, 0, 20)));
+
     /// <summary>Runs <paramref name="step"/> until it succeeds or fails with an error that waiting cannot fix.</summary>
     /// <typeparam name="T">What the step returns.</typeparam>
     /// <param name="what">What the step does, for the log (e.g. <c>Connecting to the metadata store etcd://…</c>).</param>
@@ -30,9 +37,9 @@ public static partial class MetadataStartup
         ArgumentNullException.ThrowIfNull(step);
         ArgumentNullException.ThrowIfNull(logger);
         timeProvider ??= TimeProvider.System;
-        TimeSpan backoff = FirstBackoff;
         for (int attempt = 1; ; attempt++)
         {
+            TimeSpan backoff = Backoff(attempt, MaxBackoff);
             cancellationToken.ThrowIfCancellationRequested();
             try
             {
@@ -51,7 +58,6 @@ public static partial class MetadataStartup
                 LogRetry(logger, what, attempt, e.Message, backoff.TotalSeconds);
             }
             await Task.Delay(backoff, timeProvider, cancellationToken);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
         }
     }
 

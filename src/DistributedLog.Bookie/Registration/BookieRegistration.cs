@@ -224,7 +224,7 @@ public sealed class BookieRegistration : IAsyncDisposable
     private string CurrentState => _bookie.State == BookieState.Writable ? BookieRegistrationInfo.Writable : BookieRegistrationInfo.ReadOnly;
 
     /// <summary>Wait before registration attempt <paramref name="attempt"/> (from 1) is repeated: 0.5 s doubling, at most 10 s.</summary>
-    internal static TimeSpan RetryDelay(int attempt) => TimeSpan.FromMilliseconds(Math.Min(10_000, 500 * Math.Pow(2, Math.Min(attempt - 1, 10))));
+    internal static TimeSpan RetryDelay(int attempt) => MetadataStartup.Backoff(attempt, TimeSpan.FromSeconds(10));
 
     private void OnStateChanged()
     {

@@ -99,7 +99,7 @@ internal sealed class ProxyRegistration : IAsyncDisposable
                 }
                 catch (Exception e)
                 {
-                    var delay = TimeSpan.FromMilliseconds(Math.Min(10_000, 500 * Math.Pow(2, Math.Min(attempt - 1, 10))));
+                    var delay = MetadataStartup.Backoff(attempt, TimeSpan.FromSeconds(10));
                     _logger.LogWarning("Registering the proxy failed (attempt {Attempt}: {Error}); retrying in {Delay} s", attempt, e.Message, delay.TotalSeconds);
                     try
                     {
