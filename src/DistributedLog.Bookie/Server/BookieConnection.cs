@@ -352,8 +352,12 @@ internal sealed class BookieConnection : IResponseSink
             case BookieOp.DeleteLedger:
                 Send(new BookieResponse(request.Op, requestId, _bookie.DeleteLedger(request.LedgerId), request.LedgerId));
                 return Verdict.Continue;
-            default:
+            case BookieOp.Ping:
                 Send(new BookieResponse(request.Op, requestId, StatusCode.Success, (long)_bookie.State));
+                return Verdict.Continue;
+            default:
+                // BookieRequest.Decode already turns unknown operations into BadRequest; kept so a new op without a handler is refused too.
+                Send(new BookieResponse(request.Op, requestId, StatusCode.BadRequest));
                 return Verdict.Continue;
         }
     }

@@ -237,7 +237,7 @@ internal sealed partial class DistributedLogProxyService
     private static void Observe(Task<CoreDlsn> write) =>
         _ = write.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
-        private async Task SendAsync(IServerStreamWriter<WriteStreamResponse> responses, WriteStreamResponse response, long bytes, CancellationToken ct)
+    private async Task SendAsync(IServerStreamWriter<WriteStreamResponse> responses, WriteStreamResponse response, long bytes, CancellationToken ct)
     {
         if (response.Txids.Count == 0)
         {
