@@ -16,14 +16,20 @@ public sealed partial class AsyncLogWriter
     /// </summary>
     private async Task<LogSegmentWriter> StartSegmentAsync(long firstTxId, CancellationToken cancellationToken)
     {
-        // Another writer's segment may be in progress (it started after our recovery: a takeover without the lock).
-        // Recover (fence) it first: a log never has two in-progress segments.
+        await ThrowIfLockLostAsync(cancellationToken);
+
+        // Another writer's segment may be in progress (it started after our recovery: a takeover without the lock, or a
+        // previous owner's roll that was still under way). Recover (fence) it first: a log never has two in-progress
+        // segments. The log record is read before the segments: a segment created after that read changes the log's
+        // version, so the compare-and-set below fails instead of starting a second in-progress segment.
+        var (log, version) = await _namespace.GetLogAsync(LogName, cancellationToken);
         var segments = await _namespace.GetSegmentsAsync(LogName, cancellationToken);
         if (segments.Count > 0 && segments[^1].Segment.IsInProgress)
         {
             _logger.LogInformation("Log {Log}: segment {Lssn} of another writer is in progress; recovering it before starting a new one",
                 LogName, segments[^1].Segment.Lssn);
             await LogRecovery.RecoverAsync(_namespace, _store, _ledgers, LogName, _logger, cancellationToken);
+            (log, version) = await _namespace.GetLogAsync(LogName, cancellationToken);
             segments = await _namespace.GetSegmentsAsync(LogName, cancellationToken);
         }
 
@@ -33,7 +39,6 @@ public sealed partial class AsyncLogWriter
             _nextStartSequenceId = previous.StartSequenceId + previous.RecordCount;
         }
 
-        var (log, version) = await _namespace.GetLogAsync(LogName, cancellationToken);
         if (log.MaxTxId == LogRecord.EndOfStreamTxId)
         {
             throw new LogEndOfStreamException($"Log '{LogName}' was sealed with end of stream; no more writes.");
@@ -63,10 +68,11 @@ public sealed partial class AsyncLogWriter
             .IfAbsent(segmentKey)
             .Put(logKey, Serialize(log with { MaxLssn = lssn }))
             .Put(segmentKey, Serialize(segment));
-        if (_lease is not null)
+        if (_lockVersion != 0)
         {
-            // Only the owner may start a segment: its lock key must still exist.
-            transaction.IfExists(_namespace.Layout.Lock(LogName));
+            // Only the owner may start a segment: its own lock key (the version it created) must still exist. A writer that
+            // lost or released the lock while a roll was under way fails here, even when a new owner holds the key again.
+            transaction.IfVersion(_namespace.Layout.Lock(LogName), _lockVersion);
         }
 
         if (!(await _store.CommitAsync(transaction, cancellationToken)).Succeeded)
@@ -81,6 +87,18 @@ public sealed partial class AsyncLogWriter
     }
 
     /// <summary>Flushes and closes the segment's ledger, then records the completed segment and the log's max txid (one transaction).</summary>
+    /// <summary>
+    /// Refuses to go on when this writer's lock key is gone or is another writer's (it lost or released the lock while a
+    /// roll was under way): before it would recover, and so fence, the segment of the writer that owns the log now.
+    /// </summary>
+    private async Task ThrowIfLockLostAsync(CancellationToken cancellationToken)
+    {
+        if (_lockVersion != 0 && (await _store.GetAsync(_namespace.Layout.Lock(LogName), cancellationToken))?.Version != _lockVersion)
+        {
+            throw new LockingException($"The writer of log '{LogName}' no longer holds its lock (released, expired or taken over); it starts no segment.");
+        }
+    }
+
     private async Task CompleteSegmentAsync(LogSegmentWriter writer, CancellationToken cancellationToken)
     {
         var end = await writer.CompleteAsync(cancellationToken);

@@ -58,9 +58,9 @@ internal sealed class InProcessProxies : IAsyncDisposable
 
     public async Task<ProxyHost> StartProxyAsync(ProxyOptions options)
     {
-        var ns = DistributedLogNamespace.Create(Cluster.Store, Cluster.Client);
+        var ns = DistributedLogNamespace.Create(Cluster.Store, Cluster.Client, loggerFactory: DiagnosticLog.Factory);
         _owned.Add(ns);
-        var proxy = await ProxyHost.StartAsync(options, ns);
+        var proxy = await ProxyHost.StartAsync(options, ns, DiagnosticLog.Factory);
         _owned.Add(proxy);
         return proxy;
     }

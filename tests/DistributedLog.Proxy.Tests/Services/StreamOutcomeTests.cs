@@ -87,9 +87,18 @@ public sealed class StreamOutcomeTests(EtcdServer etcd) : IClassFixture<EtcdServ
         var acked = during.Where(d => d.Write.IsCompletedSuccessfully).Select(d => d.Text).ToList();
         var texts = new List<string>();
         using var readTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await foreach (var record in client.ReadAsync("paused-stream").WithCancellation(readTimeout.Token))
+        try
         {
-            texts.Add(Text(record).TrimEnd('.'));
+            await foreach (var record in client.ReadAsync("paused-stream").WithCancellation(readTimeout.Token))
+            {
+                texts.Add(Text(record).TrimEnd('.'));
+            }
+        }
+        catch (OperationCanceledException) when (readTimeout.IsCancellationRequested)
+        {
+            var segments = await proxies.Namespace.OpenLog("paused-stream").GetSegmentsAsync();
+            Assert.Fail($"The read did not end in 60 s after {texts.Count} records (last: {(texts.Count > 0 ? texts[^1] : "none")}); segments:\n"
+                + string.Join("\n", segments.Select(s => $"  {s.Lssn} ledger {s.LedgerId} {s.State} txids {s.FirstTxId}..{s.LastTxId} records {s.RecordCount}")));
         }
 
         Assert.DoesNotContain(texts, notWritten.Contains);

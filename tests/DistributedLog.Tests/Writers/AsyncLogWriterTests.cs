@@ -219,6 +219,27 @@ public abstract class AsyncLogWriterTests() : ClusterTestBase("writers")
     }
 
     [Fact]
+    public async Task A_writer_whose_lock_is_gone_starts_no_segment_and_fences_nobody()
+    {
+        // The first writer holds the lock but has not started a segment yet (a roll under way, or no write so far) when its
+        // lock key vanishes (its lease expired before it noticed); another client takes the log and writes.
+        var log = await NewLogAsync("lock-gone");
+        await using var first = await log.OpenWriterAsync();
+        Assert.True(await Cluster.Store.DeleteAsync(Namespace.Metadata.Layout.Lock("lock-gone")));
+        await using var other = DistributedLogNamespace.Create(Cluster.Store, Cluster.Client, Namespace.Name);
+        await using var second = await other.OpenLog("lock-gone").OpenWriterAsync(new LogWriterOptions { LockTimeout = TimeSpan.Zero });
+        await second.WriteAsync(Record(1));
+
+        // The first writer's segment start is refused: it neither fences the owner's segment nor starts a second one.
+        await Assert.ThrowsAsync<LockingException>(async () => await first.WriteAsync(Record(2)));
+        await second.WriteAsync(Record(3));
+        var segment = Assert.Single(await log.GetSegmentsAsync());
+        Assert.True(segment.IsInProgress);
+        await second.CloseAsync();
+        Assert.Equal([1L, 3L], (await ReadAllAsync(log)).Select(r => r.TxId));
+    }
+
+    [Fact]
     public async Task Takeover_fences_the_first_writer_and_keeps_every_acknowledged_record()
     {
         var log = await NewLogAsync("takeover");
