@@ -1,8 +1,15 @@
 using System.CommandLine;
+using DistributedLog.Cli.Admin;
 using DistributedLog.Cli.Commands;
 
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(ProxyBenchCommand.Create());
+var admin = new Command("admin", "Operate the cluster through its metadata store and bookies directly (like BookKeeper's shell).");
+foreach (var command in AdminRecoveryCommands.Create())
+{
+    admin.Subcommands.Add(command);
+}
+
 var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log service.")
 {
     SandboxCommand.Create(),
@@ -18,6 +25,7 @@ var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log s
     bench,
     AppendCommand.Create(),
     ChaosCommand.Create(),
+    admin,
 };
 
 var parsed = root.Parse(args);

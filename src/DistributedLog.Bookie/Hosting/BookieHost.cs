@@ -30,6 +30,9 @@ public sealed class BookieHost : IAsyncDisposable
     /// <summary>Its server.</summary>
     public BookieServer Server { get; }
 
+    /// <summary>The metadata store the bookie registered in (null without one).</summary>
+    public IMetadataStore? MetadataStore { get; private set; }
+
     /// <summary>The bookie's id (<c>host:port</c>), by which clients name it.</summary>
     public string BookieId => Bookie.Id;
 
@@ -103,6 +106,7 @@ public sealed class BookieHost : IAsyncDisposable
                 }
 
                 server.Start(bookie);
+                host.MetadataStore = store;
                 if (store is not null)
                 {
                     host._registration = await MetadataStartup.WaitAsync($"Bookie {bookieId}: registering",

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using DistributedLog.Bookie.Hosting;
+using DistributedLog.Ledgers;
+using DistributedLog.Ledgers.Replication;
 using Microsoft.Extensions.Logging;
 
 namespace DistributedLog.Cli.Commands;
@@ -23,6 +25,22 @@ internal static class BookieCommand
         var metadata = new Option<string?>("--metadata") { Description = "Metadata store to register in: etcd://host:port[/root] or file:///path/meta.db." };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
+        var noAutoRecovery = new Option<bool>("--no-autorecovery") { Description = "Do not run auto-recovery (the auditor candidate and a replication worker) in this bookie." };
+        var lostDelay = new Option<int>("--lost-bookie-delay-seconds")
+        {
+            Description = "How long a bookie must be gone before the auditor marks its ledgers under-replicated (0 = at once).",
+            DefaultValueFactory = _ => 30,
+        };
+        var auditInterval = new Option<double>("--audit-interval-hours")
+        {
+            Description = "How often the auditor reads every closed ledger's fragments to find missing or corrupt copies (0 = never).",
+            DefaultValueFactory = _ => 24,
+        };
+        var grace = new Option<int>("--open-ledger-grace-seconds")
+        {
+            Description = "How long a writer may keep a lost bookie in its open ledger before a replication worker fences the ledger.",
+            DefaultValueFactory = _ => 30,
+        };
 
         // Hidden, for `dlog chaos` only: while this file exists, the bookie's file writes and syncs fail with EIO.
         var faultFile = new Option<FileInfo?>("--fault-file") { Hidden = true };
@@ -30,6 +48,7 @@ internal static class BookieCommand
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
             data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel, json, faultFile,
+            noAutoRecovery, lostDelay, auditInterval, grace,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -43,6 +62,12 @@ internal static class BookieCommand
             if (result.GetValue(writeCache) < 2)
             {
                 throw new ArgumentException($"--write-cache-mb must be at least 2 (got {result.GetValue(writeCache)}).");
+            }
+
+            if (result.GetValue(lostDelay) < 0 || result.GetValue(grace) < 0 || result.GetValue(auditInterval) < 0)
+            {
+                throw new ArgumentException(
+                    $"--lost-bookie-delay-seconds, --open-ledger-grace-seconds and --audit-interval-hours must not be negative (got {result.GetValue(lostDelay)}, {result.GetValue(grace)}, {result.GetValue(auditInterval)}).");
             }
 
             var options = new BookieHostOptions
@@ -71,6 +96,15 @@ internal static class BookieCommand
             try
             {
                 await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
+                await using var autoRecovery = bookie.MetadataStore is { } store && !result.GetValue(noAutoRecovery)
+                    ? await AutoRecovery.StartAsync(store, new AutoRecoveryOptions
+                    {
+                        Identity = bookie.BookieId,
+                        LostBookieDelay = TimeSpan.FromSeconds(result.GetValue(lostDelay)),
+                        OpenLedgerGracePeriod = TimeSpan.FromSeconds(result.GetValue(grace)),
+                        CheckInterval = TimeSpan.FromHours(result.GetValue(auditInterval)),
+                    }, new LedgerClientOptions { LoggerFactory = loggerFactory }, loggerFactory, cancellationToken: stop.Token)
+                    : null;
                 ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory})", w =>
                 {
                     w.WriteString("bookie", bookie.BookieId);

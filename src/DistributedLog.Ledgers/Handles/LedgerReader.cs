@@ -99,9 +99,10 @@ public sealed class LedgerReader
                 failure = e;
             }
 
-            // The writer may have replaced bookies since this reader loaded the metadata (ensemble change): the entry then
-            // lives on bookies this reader does not know. Look once, and retry at once if the entry's ensemble moved.
-            if (!refreshed && !IsClosedAtLoad(entryId))
+            // The writer may have replaced bookies since this reader loaded the metadata (ensemble change), or — for a
+            // closed ledger too — auto-recovery moved the entry's copies off lost bookies: the entry then lives on bookies
+            // this reader does not know. Look once, and retry at once if the entry's ensemble moved.
+            if (!refreshed)
             {
                 refreshed = true;
                 var before = Metadata.EnsembleAt(entryId);
@@ -122,9 +123,6 @@ public sealed class LedgerReader
             pause *= 2;
         }
     }
-
-    /// <summary>Whether the metadata this reader holds already says the ledger is closed (then its ensembles are final).</summary>
-    private bool IsClosedAtLoad(long entryId) => Metadata.IsClosed && entryId <= Metadata.LastEntryId;
 
     private async Task<bool> TryRefreshMetadataAsync(CancellationToken cancellationToken)
     {

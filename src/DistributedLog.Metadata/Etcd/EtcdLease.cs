@@ -93,8 +93,9 @@ internal sealed class EtcdLease : ILease
                 }
             }
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (Exception e) when (_stop.IsCancellationRequested && e is OperationCanceledException or RpcException or IOException)
         {
+            // Stopping: the cancelled keep-alive call may end as "request aborted" (Unavailable) rather than Cancelled.
         }
         finally
         {
