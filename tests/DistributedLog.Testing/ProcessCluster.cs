@@ -37,7 +37,8 @@ public sealed class ProcessCluster : IAsyncDisposable
     public LedgerClient Client { get; private set; } = null!;
 
     /// <summary>Starts etcd (unless one is given) and <paramref name="bookies"/> bookie processes, and waits until all registered.</summary>
-    public static async Task<ProcessCluster> StartAsync(int bookies, EtcdServer? etcd = null, LedgerClientOptions? options = null)
+    /// <param name="bookieArgs">More arguments for every <c>dlog bookie</c> (e.g. auto-recovery settings).</param>
+    public static async Task<ProcessCluster> StartAsync(int bookies, EtcdServer? etcd = null, LedgerClientOptions? options = null, string[]? bookieArgs = null)
     {
         bool ownsEtcd = etcd is null;
         if (etcd is null)
@@ -53,8 +54,8 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             for (int i = 0; i < bookies; i++)
             {
-                cluster._bookies.Add(new BookieProcess(TestEntries.TempDirectory($"pc-bookie-{i}"), "--metadata", uri, "--journal-file-mb", "8",
-                    "--write-cache-mb", "16", "--log-level", "Warning"));
+                cluster._bookies.Add(new BookieProcess(TestEntries.TempDirectory($"pc-bookie-{i}"), ["--metadata", uri, "--journal-file-mb", "8",
+                    "--write-cache-mb", "16", "--log-level", "Warning", .. bookieArgs ?? []]));
             }
 
             await Task.WhenAll(cluster._bookies.Select(b => b.StartAsync()));
