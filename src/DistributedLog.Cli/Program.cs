@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DistributedLog.Cli.Admin;
 using DistributedLog.Cli.Commands;
 
 var bench = BenchCommand.Create();
@@ -18,6 +19,7 @@ var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log s
     bench,
     AppendCommand.Create(),
     ChaosCommand.Create(),
+    AdminCommand.Create(),
 };
 
 var parsed = root.Parse(args);
