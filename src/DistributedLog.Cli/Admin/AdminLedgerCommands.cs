@@ -34,7 +34,7 @@ internal static class AdminLedgerCommands
     internal static long ParseLedgerId(string text) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long id)
             ? id
-            : throw new ArgumentException($"Ledger id '{text}' is not a ledger id (expected a non-negative integer, e.g. 12).");
+            : throw new ArgumentException($"'{text}' is not a ledger id (expected a non-negative integer, e.g. 12).");
 
     private static Command Show()
     {

@@ -61,7 +61,7 @@ internal static class LogInspection
     /// <summary>A completed segment's last entry differs from its closed ledger's.</summary>
     public const string LastEntryMismatch = "last-entry-mismatch";
 
-    /// <summary>The ledger names another log or segment in its custom metadata.</summary>
+    /// <summary>The ledger names another segment in its custom metadata.</summary>
     public const string LedgerMismatch = "ledger-mismatch";
 
     /// <summary>A truncation state that truncation never writes (out of order, on an in-progress segment, a bad min active DLSN).</summary>
@@ -134,8 +134,9 @@ internal static class LogInspection
                 bool sequenceContinues = previous.IsInProgress || segment.StartSequenceId == expectedStart;
                 if (segment.Lssn != previous.Lssn + 1 && !sequenceContinues)
                 {
+                    string missing = segment.Lssn == previous.Lssn + 2 ? $"segment {previous.Lssn + 1} is" : $"segments {previous.Lssn + 1}..{segment.Lssn - 1} are";
                     findings.Add(new LogFinding(MissingSegment, segment.Lssn, null,
-                        $"segments {previous.Lssn + 1}..{segment.Lssn - 1} are missing and {segment.StartSequenceId - expectedStart} records with them " +
+                        $"{missing} missing, and {segment.StartSequenceId - expectedStart} records with {(segment.Lssn == previous.Lssn + 2 ? "it" : "them")} " +
                         $"(segment {segment.Lssn} starts at sequence id {segment.StartSequenceId}, segment {previous.Lssn} ends before {expectedStart})."));
                 }
                 else if (!sequenceContinues)
@@ -259,12 +260,12 @@ internal static class LogInspection
                 continue;
             }
 
-            string? owner = ledger.CustomMetadata.GetValueOrDefault("log");
-            string? lssn = ledger.CustomMetadata.GetValueOrDefault("lssn");
-            if ((owner is not null && owner != log) || (lssn is not null && lssn != segment.Lssn.ToString(CultureInfo.InvariantCulture)))
+            // The writer records the segment number in the ledger (the log name too, but a rename does not rewrite ledgers).
+            if (ledger.CustomMetadata.GetValueOrDefault("lssn") is string lssn && lssn != segment.Lssn.ToString(CultureInfo.InvariantCulture))
             {
                 findings.Add(new LogFinding(LedgerMismatch, segment.Lssn, segment.LedgerId,
-                    $"ledger {segment.LedgerId} of segment {segment.Lssn} was created for log '{owner}' segment {lssn}."));
+                    $"ledger {segment.LedgerId} of segment {segment.Lssn} was created for segment {lssn}" +
+                    $"{(ledger.CustomMetadata.GetValueOrDefault("log") is string owner ? $" of log '{owner}'" : "")}."));
             }
 
             if (segment.IsInProgress)
