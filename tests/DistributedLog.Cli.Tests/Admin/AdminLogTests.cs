@@ -28,12 +28,14 @@ public sealed class AdminLogTests(AdminClusterFixture fixture)
         Assert.Contains("consistent", CliAssert.Succeeded(await fixture.AdminAsync("log", "inspect", log)).Lines[0], StringComparison.Ordinal);
 
         // Damage on purpose: segment 2's record deleted, segment 3's ledger deleted, segment 1 marked partially truncated
-        // without saying where (truncation never writes that).
+        // without saying where (truncation never writes that), segment 4 ending at an entry its ledger does not end at.
         var segments = await Metadata.GetSegmentsAsync(log);
         Assert.True(await fixture.Cluster.Store.DeleteAsync(Metadata.Layout.Segment(log, 2)));
         Assert.True(await fixture.Cluster.Store.DeleteAsync(MetadataLedgerStore.LedgerKey(segments[2].Segment.LedgerId)));
         var first = segments[0].Segment with { Truncation = TruncationStatus.PartiallyTruncated, MinActiveDlsn = null };
         await fixture.Cluster.Store.PutAsync(Metadata.Layout.Segment(log, 1), JsonSerializer.SerializeToUtf8Bytes(first, LogMetadataJson.Default.LogSegmentMetadata));
+        var fourth = segments[3].Segment with { LastEntryId = segments[3].Segment.LastEntryId + 5 };
+        await fixture.Cluster.Store.PutAsync(Metadata.Layout.Segment(log, 4), JsonSerializer.SerializeToUtf8Bytes(fourth, LogMetadataJson.Default.LogSegmentMetadata));
 
         var damaged = await fixture.AdminAsync("log", "inspect", log, "--json");
         Assert.True(damaged.ExitCode == 2, $"expected exit code 2 (inconsistent), got {damaged}");
@@ -45,12 +47,13 @@ public sealed class AdminLogTests(AdminClusterFixture fixture)
         Assert.Contains(("missing-segment", 3L), findings);
         Assert.Contains(("ledger-missing", 3L), findings);
         Assert.Contains(("truncation-state", 1L), findings);
-        Assert.True(findings.Count == 3, damaged.Stdout);
+        Assert.Contains(("last-entry-mismatch", 4L), findings);
+        Assert.True(findings.Count == 4, damaged.Stdout);
 
         // The text form: a summary, then one line per finding with its kind.
         var text = await fixture.AdminAsync("log", "inspect", log);
         Assert.Equal(2, text.ExitCode);
-        Assert.Contains("3 inconsistencies", text.Lines[0], StringComparison.Ordinal);
+        Assert.Contains("4 inconsistencies", text.Lines[0], StringComparison.Ordinal);
         Assert.Contains(text.Lines, l => l.StartsWith("ledger-missing segment 3:", StringComparison.Ordinal));
     }
 
@@ -70,6 +73,16 @@ public sealed class AdminLogTests(AdminClusterFixture fixture)
         var write = await Dlog.RunAsync(["append", log, "--metadata", fixture.MetadataUri], new DlogRunOptions { Stdin = "late\n" });
         CliAssert.UserError(write, log, "end of stream");
         Assert.True((await fixture.AdminJsonAsync("log", "inspect", log)).GetProperty("consistent").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Seal_is_refused_while_a_writer_owns_the_log()
+    {
+        string log = CliAssert.NewLog("seal-owned");
+        await using var writer = Dlog.Start(["append", log, "--metadata", fixture.MetadataUri, "--create", "--json", "--count", "100000", "--rate", "20"]);
+        await writer.WaitForLinesAsync(1, TimeSpan.FromSeconds(30));
+        CliAssert.UserError(await fixture.AdminAsync("log", "seal", log), log, "owned by another writer");
+        Assert.False(await fixture.Namespace.OpenLog(log).IsEndOfStreamMarkedAsync());
     }
 
     [Fact]
