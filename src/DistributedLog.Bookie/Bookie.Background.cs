@@ -127,6 +127,15 @@ public sealed partial class Bookie
             {
                 _logger.LogError(e, "Recovering bookie {Bookie} from a full disk failed", Id);
             }
+
+            try
+            {
+                DiskChecked?.Invoke();
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "A disk-check handler of bookie {Bookie} failed", Id);
+            }
         }
     }
 
@@ -135,6 +144,7 @@ public sealed partial class Bookie
         try
         {
             long free = Math.Min(FreeBytes(_options.JournalDirectory), FreeBytes(_options.LedgerDirectory));
+            Volatile.Write(ref _freeDiskBytes, free);
             bool full = free < _options.MinFreeDiskBytes;
             if (full != _diskFull)
             {

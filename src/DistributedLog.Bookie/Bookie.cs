@@ -39,6 +39,7 @@ public sealed partial class Bookie : IAsyncDisposable
     private volatile string? _readOnlyReason;
     private volatile string? _outOfSpaceReason;
     private volatile bool _diskFull;
+    private long _freeDiskBytes = -1;
     private Task _background = Task.CompletedTask;
 
     private Bookie(BookieOptions options, ILedgerStorage storage, ILoggerFactory loggerFactory, IMeterFactory? meterFactory)
@@ -76,6 +77,18 @@ public sealed partial class Bookie : IAsyncDisposable
 
     /// <summary>Raised (on any thread) after <see cref="State"/> may have changed: the bookie turned read-only or writable again.</summary>
     public event Action? StateChanged;
+
+    /// <summary>
+    /// Raised (on the disk-check loop, every <see cref="BookieOptions.DiskCheckInterval"/>) after <see cref="FreeDiskBytes"/>
+    /// was measured again; <see cref="LedgerCount"/> may have changed too.
+    /// </summary>
+    public event Action? DiskChecked;
+
+    /// <summary>Free bytes of the fuller of its journal and ledger disks at the last disk check (-1 before the first).</summary>
+    public long FreeDiskBytes => Volatile.Read(ref _freeDiskBytes);
+
+    /// <summary>Ledgers the bookie stores now (deleted ones excluded).</summary>
+    public int LedgerCount => _storage.GetStats().LedgerCount;
 
     /// <summary>Why the bookie is read-only, or null.</summary>
     public string? ReadOnlyReason => _readOnlyReason ?? _outOfSpaceReason ?? (_diskFull ? "free disk space is below the minimum" : null);

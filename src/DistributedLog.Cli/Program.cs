@@ -4,12 +4,6 @@ using DistributedLog.Cli.Commands;
 
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(ProxyBenchCommand.Create());
-var admin = new Command("admin", "Operate the cluster through its metadata store and bookies directly (like BookKeeper's shell).");
-foreach (var command in AdminRecoveryCommands.Create())
-{
-    admin.Subcommands.Add(command);
-}
-
 var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log service.")
 {
     SandboxCommand.Create(),
@@ -25,7 +19,7 @@ var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log s
     bench,
     AppendCommand.Create(),
     ChaosCommand.Create(),
-    admin,
+    AdminCommand.Create(),
 };
 
 foreach (var server in root.Subcommands.Where(c => ServerRun.IsServerCommand(c.Name)))

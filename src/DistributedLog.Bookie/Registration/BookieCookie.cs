@@ -77,6 +77,14 @@ public sealed record BookieRegistrationInfo(string BookieId, string State, DateT
     /// <summary>The <see cref="State"/> of a bookie that only serves reads (disk full, or a storage failure).</summary>
     public const string ReadOnly = "readonly";
 
+    /// <summary>Free bytes of the fuller of its journal and ledger disks, as last published (absent from older bookies).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? FreeDiskBytes { get; init; }
+
+    /// <summary>Ledgers it stores, as last published (absent from older bookies).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? LedgerCount { get; init; }
+
     /// <summary>
     /// Whether a registration value announces a writable bookie. Anything but a parseable registration whose state is
     /// <see cref="ReadOnly"/> counts as writable, so registrations written before states were published stay usable.

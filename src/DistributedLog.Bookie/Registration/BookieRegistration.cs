@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using DistributedLog.Bookie.Wire;
 using DistributedLog.Metadata;
@@ -11,7 +12,9 @@ namespace DistributedLog.Bookie.Registration;
 /// <c>bookies/available/&lt;id&gt;</c> (a <see cref="BookieRegistrationInfo"/> carrying its state, writable or read-only)
 /// under a lease it keeps alive. If the bookie dies, the lease expires and clients stop placing new ledgers on it. If the
 /// lease is lost while the bookie lives, it registers again, retrying until it succeeds; each change of its state is
-/// published, so clients place new ledgers only on writable bookies.
+/// published, so clients place new ledgers only on writable bookies. The registration also carries the bookie's free disk
+/// and ledger count (for <c>dlog admin bookies</c>); they are republished after a disk check only when they changed
+/// meaningfully (<see cref="UsageChanged"/>) and at most every <see cref="UsageInterval"/>, to keep the store's write load low.
 /// </summary>
 public sealed class BookieRegistration : IAsyncDisposable
 {
@@ -24,6 +27,8 @@ public sealed class BookieRegistration : IAsyncDisposable
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private ILease? _lease;
     private string? _published;
+    private (long FreeDiskBytes, int LedgerCount) _publishedUsage = (-1, -1);
+    private long _publishedAt;
     private Task _loop = Task.CompletedTask;
 
     private BookieRegistration(IMetadataStore store, Bookie bookie, TimeSpan ttl, ILogger logger)
@@ -33,7 +38,11 @@ public sealed class BookieRegistration : IAsyncDisposable
         _ttl = ttl;
         _logger = logger;
         _bookie.StateChanged += OnStateChanged;
+        _bookie.DiskChecked += OnDiskChecked;
     }
+
+    /// <summary>Least time between two publications made only because free disk or the ledger count changed.</summary>
+    public static readonly TimeSpan UsageInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>Checks the cookie and registers the bookie.</summary>
     /// <exception cref="DlException"><c>MetadataException</c> when the cookie does not match (e.g. a wiped disk).</exception>
@@ -50,6 +59,7 @@ public sealed class BookieRegistration : IAsyncDisposable
         {
             // A failed attempt (the caller may retry with a new one) must not stay subscribed to the bookie.
             bookie.StateChanged -= registration.OnStateChanged;
+            bookie.DiskChecked -= registration.OnDiskChecked;
             throw;
         }
 
@@ -144,10 +154,34 @@ public sealed class BookieRegistration : IAsyncDisposable
     private async Task PublishAsync(ILease lease, CancellationToken cancellationToken)
     {
         string state = _bookie.State == BookieState.Writable ? BookieRegistrationInfo.Writable : BookieRegistrationInfo.ReadOnly;
-        var info = new BookieRegistrationInfo(_bookie.Id, state, _startedAt);
+        var usage = CurrentUsage;
+        var info = new BookieRegistrationInfo(_bookie.Id, state, _startedAt)
+        {
+            FreeDiskBytes = usage.FreeDiskBytes < 0 ? null : usage.FreeDiskBytes,
+            LedgerCount = usage.LedgerCount,
+        };
         await _store.PutAsync(BookieKeys.Available(_bookie.Id), JsonSerializer.SerializeToUtf8Bytes(info, BookieCookieJson.Default.BookieRegistrationInfo),
             lease.Id, cancellationToken);
         _published = state;
+        _publishedUsage = usage;
+        Volatile.Write(ref _publishedAt, Stopwatch.GetTimestamp());
+    }
+
+    private (long FreeDiskBytes, int LedgerCount) CurrentUsage => (_bookie.FreeDiskBytes, _bookie.LedgerCount);
+
+    /// <summary>
+    /// Whether free disk or the ledger count moved enough since the last publication to publish again: any change of the
+    /// ledger count, or free disk moving by at least 1% (and at least 64 MiB); never sooner than <see cref="UsageInterval"/>.
+    /// </summary>
+    internal static bool UsageChanged((long FreeDiskBytes, int LedgerCount) published, (long FreeDiskBytes, int LedgerCount) current, TimeSpan sincePublished)
+    {
+        if (sincePublished < UsageInterval)
+        {
+            return false;
+        }
+
+        long threshold = Math.Max(64L << 20, Math.Abs(published.FreeDiskBytes) / 100);
+        return current.LedgerCount != published.LedgerCount || Math.Abs(current.FreeDiskBytes - published.FreeDiskBytes) >= threshold;
     }
 
     /// <summary>
@@ -194,6 +228,10 @@ public sealed class BookieRegistration : IAsyncDisposable
                         await PublishAsync(_lease, _stopping.Token);
                         _logger.LogInformation("Bookie {Bookie} announced itself as {State}", _bookie.Id, _published);
                     }
+                    else if (UsageChanged(_publishedUsage, CurrentUsage, Stopwatch.GetElapsedTime(Volatile.Read(ref _publishedAt))))
+                    {
+                        await PublishAsync(_lease, _stopping.Token);
+                    }
 
                     break;
                 }
@@ -226,6 +264,14 @@ public sealed class BookieRegistration : IAsyncDisposable
     /// <summary>Wait before registration attempt <paramref name="attempt"/> (from 1) is repeated: 0.5 s doubling, at most 10 s.</summary>
     internal static TimeSpan RetryDelay(int attempt) => MetadataStartup.Backoff(attempt, TimeSpan.FromSeconds(10));
 
+    private void OnDiskChecked()
+    {
+        if (UsageChanged(_publishedUsage, CurrentUsage, Stopwatch.GetElapsedTime(Volatile.Read(ref _publishedAt))))
+        {
+            OnStateChanged();
+        }
+    }
+
     private void OnStateChanged()
     {
         if (_stateChanged.CurrentCount == 0)
@@ -244,6 +290,7 @@ public sealed class BookieRegistration : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _bookie.StateChanged -= OnStateChanged;
+        _bookie.DiskChecked -= OnDiskChecked;
         await _stopping.CancelAsync();
         await _loop;
         if (_lease is not null)
