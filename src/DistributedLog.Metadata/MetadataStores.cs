@@ -81,6 +81,8 @@ public static class MetadataStores
         string root = slash < 0 ? "" : Uri.UnescapeDataString(rest[(slash + 1)..]).Trim('/');
         if (authority.Length == 0)
             throw Bad(uri, "it names no etcd endpoint (etcd://host:port/root)");
+        if (authority.Contains('@', StringComparison.Ordinal))
+            throw Bad(uri, "etcd user names and passwords in the URI are not supported yet (etcd authentication is not implemented)");
         var endpoints = new List<string>();
         foreach (string part in authority.Split(',', StringSplitOptions.TrimEntries))
         {
@@ -122,5 +124,25 @@ public static class MetadataStores
     }
 
     private static ArgumentException Bad(string uri, string why) =>
-        new($"Cannot open metadata store '{uri}': {why}. Supported: {SupportedForms}.", nameof(uri));
+        new($"Cannot open metadata store '{Redact(uri)}': {why}. Supported: {SupportedForms}.", nameof(uri));
+
+    /// <summary>
+    /// The URI with the password of its user information hidden (<c>etcd://user:***@host:2379/root</c>), for logs and
+    /// messages; a URI without one is returned as is.
+    /// </summary>
+    public static string Redact(string uri)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        int scheme = uri.IndexOf("://", StringComparison.Ordinal);
+        if (scheme < 0)
+            return uri;
+        int authorityStart = scheme + 3;
+        int authorityEnd = uri.IndexOf('/', authorityStart);
+        string authority = authorityEnd < 0 ? uri[authorityStart..] : uri[authorityStart..authorityEnd];
+        int at = authority.LastIndexOf('@');
+        int colon = at < 0 ? -1 : authority.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0 || colon > at)
+            return uri;
+        return string.Concat(uri.AsSpan(0, authorityStart + colon + 1), "***", uri.AsSpan(authorityStart + at));
+    }
 }

@@ -9,6 +9,23 @@ namespace DistributedLog.Metadata.Tests;
 public sealed class MetadataStoresTests
 {
     [Theory]
+    [InlineData("etcd://admin:hunter2@127.0.0.1:2379/dlog", "etcd://admin:***@127.0.0.1:2379/dlog")]
+    [InlineData("etcd://admin:p@ss@h1:1,h2:2/x", "etcd://admin:***@h1:1,h2:2/x")]
+    [InlineData("etcd://127.0.0.1:2379/dlog", "etcd://127.0.0.1:2379/dlog")]
+    [InlineData("etcd://user@host:1/r", "etcd://user@host:1/r")]
+    [InlineData("file:///var/lib/dlog/meta.db", "file:///var/lib/dlog/meta.db")]
+    [InlineData("not a uri", "not a uri")]
+    public void Redact_hides_only_the_password(string uri, string expected) => Assert.Equal(expected, MetadataStores.Redact(uri));
+
+    [Fact]
+    public async Task Credentials_in_an_etcd_uri_are_refused_without_being_echoed()
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await MetadataStores.OpenAsync("etcd://admin:hunter2@127.0.0.1:1/dlog"));
+        Assert.Contains("not supported yet", error.Message);
+        Assert.DoesNotContain("hunter2", error.Message);
+    }
+
+    [Theory]
     [InlineData("http://127.0.0.1:2379/dl")]
     [InlineData("zk://127.0.0.1:2181/dl")]
     [InlineData("meta.db")]

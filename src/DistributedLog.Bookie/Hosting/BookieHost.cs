@@ -93,7 +93,7 @@ public sealed class BookieHost : IAsyncDisposable
                 {
                     // A server waits for its metadata store at start (retrying with back-off) instead of exiting.
                     string uri = options.MetadataUri;
-                    store = host._ownedStore = await MetadataStartup.WaitAsync($"Bookie {bookieId}: connecting to the metadata store {uri}",
+                    store = host._ownedStore = await MetadataStartup.WaitAsync($"Bookie {bookieId}: connecting to the metadata store {MetadataStores.Redact(uri)}",
                         async ct => await MetadataStores.OpenAsync(uri, cancellationToken: ct), registrationLogger, cancellationToken: cancellationToken);
                 }
 

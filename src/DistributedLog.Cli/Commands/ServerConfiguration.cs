@@ -115,9 +115,7 @@ internal static class ServerConfiguration
             return value == "(none)" ? value : "***";
         }
 
-        return Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.UserInfo.Contains(':', StringComparison.Ordinal)
-            ? value.Replace(uri.UserInfo, uri.UserInfo[..uri.UserInfo.IndexOf(':', StringComparison.Ordinal)] + ":***", StringComparison.Ordinal)
-            : value;
+        return DistributedLog.Metadata.MetadataStores.Redact(value);
     }
 
     private static HashSet<string> GivenFlags(string[] args)
