@@ -154,6 +154,9 @@ internal sealed class ChaosCluster : IAsyncDisposable
         {
             "bookie", "--data", data, "--port", Str(port), "--metadata", MetadataUri, "--journal-file-mb", "4", "--write-cache-mb", "8",
             "--entry-log-mb", "16", "--flush-interval-seconds", "2", "--min-free-mb", "8", "--fault-file", FaultFile(name),
+            // Auto-recovery on a short fuse, so a bookie killed, paused or cut off for a few seconds has its ledgers
+            // re-replicated (and open ledgers fenced by a worker) while the workload runs.
+            "--lost-bookie-delay-seconds", "3", "--open-ledger-grace-seconds", "5", "--audit-interval-hours", "0",
         };
         _journals[name] = Path.Combine(data, "journal");
         if (withTmpfsJournal)
