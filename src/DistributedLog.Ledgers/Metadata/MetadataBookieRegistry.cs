@@ -1,5 +1,8 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Text.Json;
 using DistributedLog.Bookie.Registration;
+using DistributedLog.Ledgers.Placement;
 using DistributedLog.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -7,10 +10,12 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DistributedLog.Ledgers.Metadata;
 
 /// <summary>
-/// The set of registered writable bookies, kept current by watching <c>bookies/available/</c> (watch first, then list, so
-/// no change is missed). Registrations are lease-bound: a bookie that dies disappears when its lease expires. A bookie
-/// that announces itself read-only (<see cref="BookieRegistrationInfo.ReadOnly"/>) is left out until it announces itself
-/// writable again; registrations without a state count as writable.
+/// The registered bookies, kept current by watching <c>bookies/available/</c> (watch first, then list, so no change is
+/// missed). Registrations are lease-bound: a bookie that dies disappears when its lease expires. Each registration gives
+/// the bookie's rack (<see cref="BookieRegistrationInfo.Rack"/>; none or an unreadable one counts as
+/// <see cref="NetworkLocation.Default"/>) and its state: a bookie that announces itself read-only
+/// (<see cref="BookieRegistrationInfo.ReadOnly"/>) is not placeable until it announces itself writable again
+/// (<see cref="NotPlaceableReason"/>); registrations without a state count as writable.
 /// </summary>
 public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
 {
@@ -18,6 +23,8 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _changedGate = new();
+    private readonly ConcurrentDictionary<string, NetworkLocation> _lastKnown = new(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, RegisteredBookie> _registered = ImmutableSortedDictionary<string, RegisteredBookie>.Empty.WithComparers(StringComparer.Ordinal);
     private ImmutableSortedSet<string> _bookies = ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal);
     private Task _loop = Task.CompletedTask;
     private IMetadataWatch? _watch;
@@ -42,6 +49,41 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
 
     /// <inheritdoc />
     public IReadOnlyCollection<string> WritableBookies => Volatile.Read(ref _bookies);
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<RegisteredBookie> RegisteredBookies => Volatile.Read(ref _registered).Values.ToArray();
+
+    /// <inheritdoc />
+    public NetworkLocation? LocationOf(string bookieId) =>
+        Volatile.Read(ref _registered).TryGetValue(bookieId, out var bookie) ? bookie.Location
+        : _lastKnown.TryGetValue(bookieId, out var location) ? location
+        : null;
+
+    /// <summary>
+    /// Why a registered bookie must not receive new ensembles or replacements, or null when it may: the one place that
+    /// decides (a read-only bookie — full disk, storage failure — serves reads but takes no new ledgers).
+    /// </summary>
+    public static string? NotPlaceableReason(BookieRegistrationInfo? registration) => registration?.State switch
+    {
+        BookieRegistrationInfo.ReadOnly => "read-only",
+        _ => null,
+    };
+
+    /// <summary>Reads a registration value; an unreadable one is a writable bookie in the default rack.</summary>
+    internal static RegisteredBookie Parse(string bookieId, ReadOnlySpan<byte> value)
+    {
+        BookieRegistrationInfo? info = null;
+        try
+        {
+            info = JsonSerializer.Deserialize(value, BookieCookieJson.Default.BookieRegistrationInfo);
+        }
+        catch (JsonException)
+        {
+        }
+
+        var location = NetworkLocation.TryParse(info?.Rack, out var parsed, out _) ? parsed : NetworkLocation.Default;
+        return new RegisteredBookie(bookieId, location, NotPlaceableReason(info));
+    }
 
     /// <summary>Waits until at least <paramref name="count"/> bookies are registered.</summary>
     public async Task WaitForBookiesAsync(int count, TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -75,16 +117,14 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
     private async Task<long> ReloadAsync(CancellationToken cancellationToken)
     {
         var listing = await _store.ListAsync(BookieKeys.AvailablePrefix, cancellationToken);
-        var set = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+        var registered = ImmutableSortedDictionary.CreateBuilder<string, RegisteredBookie>(StringComparer.Ordinal);
         foreach (var item in listing)
         {
-            if (BookieRegistrationInfo.IsWritable(item.Value.Span))
-            {
-                set.Add(item.Key[BookieKeys.AvailablePrefix.Length..]);
-            }
+            string bookie = item.Key[BookieKeys.AvailablePrefix.Length..];
+            registered[bookie] = Parse(bookie, item.Value.Span);
         }
 
-        Publish(set.ToImmutable());
+        Publish(registered.ToImmutable());
         return listing.Revision;
     }
 
@@ -104,9 +144,8 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
                         }
 
                         string bookie = change.Key[BookieKeys.AvailablePrefix.Length..];
-                        var current = Volatile.Read(ref _bookies);
-                        bool writable = change.Type == WatchEventType.Put && BookieRegistrationInfo.IsWritable(change.Value.Span);
-                        Publish(writable ? current.Add(bookie) : current.Remove(bookie));
+                        var current = Volatile.Read(ref _registered);
+                        Publish(change.Type == WatchEventType.Put ? current.SetItem(bookie, Parse(bookie, change.Value.Span)) : current.Remove(bookie));
                     }
                 }
 
@@ -167,9 +206,15 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
         }
     }
 
-    private void Publish(ImmutableSortedSet<string> bookies)
+    private void Publish(ImmutableSortedDictionary<string, RegisteredBookie> registered)
     {
-        Volatile.Write(ref _bookies, bookies);
+        foreach (var bookie in registered.Values)
+        {
+            _lastKnown[bookie.Id] = bookie.Location;
+        }
+
+        Volatile.Write(ref _registered, registered);
+        Volatile.Write(ref _bookies, registered.Values.Where(b => b.IsPlaceable).Select(b => b.Id).ToImmutableSortedSet(StringComparer.Ordinal));
         TaskCompletionSource changed;
         lock (_changedGate)
         {
