@@ -1,5 +1,6 @@
 using System.CommandLine;
 using DistributedLog.Bookie.Hosting;
+using DistributedLog.Ledgers.Placement;
 using Microsoft.Extensions.Logging;
 
 namespace DistributedLog.Cli.Commands;
@@ -21,6 +22,11 @@ internal static class BookieCommand
         var minFree = new Option<long>("--min-free-mb") { Description = "Turn read-only below this much free disk (MiB).", DefaultValueFactory = _ => 256 };
         var noSync = new Option<bool>("--no-journal-sync") { Description = "Acknowledge before fdatasync (UNSAFE; benchmarks only)." };
         var metadata = new Option<string?>("--metadata") { Description = "Metadata store to register in: etcd://host:port[/root] or file:///path/meta.db." };
+        var rack = new Option<string>("--rack")
+        {
+            Description = "Network location of this bookie, /REGION/RACK; placement spreads each write set over racks and regions.",
+            DefaultValueFactory = _ => NetworkLocation.DefaultPath,
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
 
@@ -29,7 +35,7 @@ internal static class BookieCommand
 
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
-            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel, json, faultFile,
+            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, rack, logLevel, json, faultFile,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -45,6 +51,7 @@ internal static class BookieCommand
                 throw new ArgumentException($"--write-cache-mb must be at least 2 (got {result.GetValue(writeCache)}).");
             }
 
+            string location = NetworkLocation.Parse(result.GetValue(rack)!).Path;
             var options = new BookieHostOptions
             {
                 DataDirectory = result.GetValue(data)!.FullName,
@@ -59,6 +66,7 @@ internal static class BookieCommand
                 MinFreeDiskBytes = result.GetValue(minFree) << 20,
                 JournalSyncData = !result.GetValue(noSync),
                 MetadataUri = result.GetValue(metadata),
+                Rack = location,
                 Faults = result.GetValue(faultFile) is { } fault
                     ? new Chaos.Cluster.FaultFileInjector(fault.FullName)
                     : DistributedLog.Bookie.IO.NoFaults.Instance,
@@ -71,10 +79,11 @@ internal static class BookieCommand
             try
             {
                 await using var bookie = await BookieHost.StartAsync(options, loggerFactory, cancellationToken: stop.Token);
-                ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory})", w =>
+                ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory}, rack {options.Rack})", w =>
                 {
                     w.WriteString("bookie", bookie.BookieId);
                     w.WriteString("data", options.DataDirectory);
+                    w.WriteString("rack", options.Rack);
                 });
                 await ServerRun.WaitAsync(stop.Token);
                 Console.WriteLine($"bookie {bookie.BookieId} stopping");

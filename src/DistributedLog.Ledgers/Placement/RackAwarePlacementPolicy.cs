@@ -62,7 +62,7 @@ public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
             for (int attempt = 0; attempt < Attempts; attempt++)
             {
                 var ensemble = Arrange(ensembleSize, writeQuorumSize, candidates);
-                var spread = WriteSetSpread.Of(ensemble, writeQuorumSize);
+                var spread = Improve(ensemble, writeQuorumSize, candidates);
                 if (best is null || spread.CompareTo(bestSpread) > 0)
                 {
                     (best, bestSpread) = (ensemble, spread);
@@ -206,6 +206,73 @@ public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
         }
 
         return ensemble;
+    }
+
+    /// <summary>
+    /// Hill-climbs from a greedy arrangement: swaps two positions of different racks, or puts an unused bookie of another
+    /// rack in a position, whenever that spreads the write sets better, until nothing does. Returns the final spread.
+    /// </summary>
+    private static WriteSetSpread Improve(BookieNode[] ensemble, int writeQuorumSize, BookieNode[] candidates)
+    {
+        var current = WriteSetSpread.Of(ensemble, writeQuorumSize);
+        if (ensemble.Length == writeQuorumSize && ensemble.Length == candidates.Length)
+        {
+            return current; // one write set of every bookie: nothing to move
+        }
+
+        for (bool improved = true; improved;)
+        {
+            improved = false;
+            for (int i = 0; i < ensemble.Length; i++)
+            {
+                for (int j = i + 1; j < ensemble.Length && ensemble.Length > writeQuorumSize; j++)
+                {
+                    if (ensemble[i].Location == ensemble[j].Location)
+                    {
+                        continue;
+                    }
+
+                    (ensemble[i], ensemble[j]) = (ensemble[j], ensemble[i]);
+                    var spread = WriteSetSpread.Of(ensemble, writeQuorumSize);
+                    if (spread.CompareTo(current) > 0)
+                    {
+                        (current, improved) = (spread, true);
+                    }
+                    else
+                    {
+                        (ensemble[i], ensemble[j]) = (ensemble[j], ensemble[i]);
+                    }
+                }
+            }
+
+            var used = ensemble.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
+            var unused = candidates.Where(b => !used.Contains(b.Id)).DistinctBy(b => b.Location).ToArray();
+            for (int i = 0; i < ensemble.Length; i++)
+            {
+                foreach (var other in unused)
+                {
+                    if (other.Location == ensemble[i].Location || used.Contains(other.Id))
+                    {
+                        continue;
+                    }
+
+                    var replaced = ensemble[i];
+                    ensemble[i] = other;
+                    var spread = WriteSetSpread.Of(ensemble, writeQuorumSize);
+                    if (spread.CompareTo(current) > 0)
+                    {
+                        (current, improved) = (spread, true);
+                        used.Remove(replaced.Id);
+                        used.Add(other.Id);
+                        break;
+                    }
+
+                    ensemble[i] = replaced;
+                }
+            }
+        }
+
+        return current;
     }
 
     private static string DescribeRacks(IEnumerable<BookieNode> bookies) =>
