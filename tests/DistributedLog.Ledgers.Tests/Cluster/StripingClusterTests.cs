@@ -67,8 +67,8 @@ public sealed class StripingClusterTests(EtcdServer etcd, ITestOutputHelper outp
         var recovered = await recoverClient.OpenLedgerAsync(writer.LedgerId, timeout.Token);
         Assert.True(recovered.IsClosed);
         Assert.Equal(total, recovered.Metadata.LastEntryId);
-        var fenced = await Assert.ThrowsAsync<DlException>(() => writer.AddEntryAsync(Payload(writer.LedgerId, total + 1)).AsTask());
-        output.WriteLine($"the old writer after recovery: {fenced.Code} {fenced.Message}");
+        var fenced = await Assert.ThrowsAsync<LedgerFencedException>(() => writer.AddEntryAsync(Payload(writer.LedgerId, total + 1)).AsTask());
+        output.WriteLine($"the old writer after recovery: {fenced.Message}");
 
         var entries = await recovered.ReadAsync(0, total, timeout.Token);
         Assert.Equal(Enumerable.Range(0, total + 1).Select(e => Payload(writer.LedgerId, e)), entries.Select(x => x.Payload.ToArray()));
