@@ -59,6 +59,8 @@ public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
         var bestSpread = default(WriteSetSpread);
         lock (_random)
         {
+            // Shuffled once, so that the improvement step's "first unused bookie of a rack" is a random one too.
+            _random.Shuffle(candidates);
             for (int attempt = 0; attempt < Attempts; attempt++)
             {
                 var ensemble = Arrange(ensembleSize, writeQuorumSize, candidates);
