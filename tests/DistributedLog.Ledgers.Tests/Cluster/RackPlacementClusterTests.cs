@@ -157,6 +157,63 @@ public sealed class RackPlacementClusterTests(EtcdServer etcd, ITestOutputHelper
     }
 
     [Fact]
+    public async Task A_proxy_spreads_segments_over_racks_and_refuses_writes_below_its_min_racks()
+    {
+        await using var cluster = await ProcessCluster.StartAsync(5, etcd, bookieArgs: Racks("/dc/a", "/dc/a", "/dc/a", "/dc/b", "/dc/b"));
+        await cluster.StartProxiesAsync(1, "--min-racks", "2", "--rack", "/dc/a", "--request-timeout-seconds", "10");
+        string endpoint = cluster.Proxies[0].Endpoint;
+        string log = $"racks-{Guid.NewGuid():N}";
+        var create = await Dlog.RunAsync(["create", log, "--endpoint", endpoint]);
+        Assert.True(create.ExitCode == 0, create.ToString());
+        var write = await Dlog.RunAsync(["write", log, "--endpoint", endpoint], new DlogRunOptions { Stdin = "one\ntwo\n" });
+        Assert.True(write.ExitCode == 0, write.ToString());
+
+        // The proxy's segment ledgers span both racks in every write set (a fresh metadata root: ids start small).
+        int found = 0;
+        for (long id = 0; id < 50; id++)
+        {
+            if (await cluster.LedgerStore.ReadAsync(id, default) is { } ledger)
+            {
+                Assert.Equal(2, WriteSetSpread.Of(Located(ledger.Value.CurrentEnsemble, cluster.Registry), ledger.Value.WriteQuorumSize).MinRacks);
+                found++;
+            }
+        }
+
+        Assert.True(found >= 1, "the proxy created no ledger");
+
+        // Without /dc/b the proxy can neither replace a bookie (a /dc/a one is free, but would leave one rack) nor start a
+        // segment: writes fail, naming the racks.
+        await Task.WhenAll(cluster.Bookies.Skip(3).Select(b => b.StopAsync()));
+        await WaitUntilAsync(() => cluster.Registry.WritableBookies.Count == 3, "the /dc/b bookies unregistered");
+        // (A write may still be acknowledged by the two /dc/a replicas of the current ensemble, before the replacement of
+        // the /dc/b one is refused; the next one fails.)
+        DlogResult refused = null!;
+        for (int attempt = 0; attempt < 5; attempt++)
+        {
+            refused = await Dlog.RunAsync(["write", log, "--endpoint", endpoint], new DlogRunOptions { Stdin = $"after {attempt}\n" });
+            output.WriteLine(refused.ToString());
+            if (refused.ExitCode != 0)
+            {
+                break;
+            }
+        }
+
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("at least 2 racks", refused.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bookie_with_a_malformed_rack_is_refused_at_start()
+    {
+        string data = TestEntries.TempDirectory("bad-rack");
+        var result = await Dlog.RunAsync(["bookie", "--data", data, "--port", "0", "--rack", "rack1"]);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal("dlog: A rack must be written /REGION/RACK with two non-empty levels (for example /default-region/default-rack); got 'rack1'.",
+            Assert.Single(result.ErrorLines));
+        Assert.False(Directory.Exists(data), "nothing is created for a refused bookie");
+    }
+
+    [Fact]
     public async Task Reads_go_to_the_replica_in_the_readers_rack_first()
     {
         string[] racks = ["/east/r1", "/east/r2", "/west/r3"];
