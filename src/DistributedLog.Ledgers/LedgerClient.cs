@@ -135,6 +135,12 @@ public sealed partial class LedgerClient : IAsyncDisposable
         IReadOnlyDictionary<string, string>? customMetadata = null, CancellationToken cancellationToken = default)
     {
         int e = ensembleSize ?? Options.EnsembleSize, qw = writeQuorumSize ?? Options.WriteQuorumSize, qa = ackQuorumSize ?? Options.AckQuorumSize;
+        if (qa < 1 || qw < qa || e < qw)
+        {
+            // Checked before placement, which needs sane quorums (the metadata check below says the same).
+            throw new ArgumentException($"Invalid ledger settings: quorums must satisfy E >= Qw >= Qa >= 1 (E={e}, Qw={qw}, Qa={qa}).");
+        }
+
         var ensemble = ChooseEnsemble(e, qw);
         long ledgerId = await MetadataStore.NextLedgerIdAsync(cancellationToken);
         var metadata = new LedgerMetadata
