@@ -152,7 +152,7 @@ public sealed class RackPlacementClusterTests(EtcdServer etcd, ITestOutputHelper
         }
         finally
         {
-            File.Delete(faultFile);
+            Directory.Delete(Path.GetDirectoryName(faultFile)!, recursive: true);
         }
     }
 
