@@ -30,12 +30,13 @@ public sealed partial class LedgerClient : IAsyncDisposable
         _ownsBookies = bookies is null;
         Bookies = bookies ?? new BookieClient(new BookieClientOptions { RequestTimeout = Options.BookieTimeout, LoggerFactory = _loggerFactory });
         Quarantine = new BookieQuarantine(Options.BookieQuarantineTime, Options.TimeProvider);
-        if (Options.MinRacksPerWriteSet < 1)
+        if (Options.MinRacksPerWriteSet < 1 || Options.MinRegionsPerWriteSet < 1)
         {
-            throw new ArgumentException($"The minimum number of racks per write set must be at least 1 (got {Options.MinRacksPerWriteSet}).", nameof(options));
+            throw new ArgumentException("The minimum numbers of racks and regions per write set must be at least 1 " +
+                $"(got {Options.MinRacksPerWriteSet} racks, {Options.MinRegionsPerWriteSet} regions).", nameof(options));
         }
 
-        PlacementPolicy = Options.PlacementPolicy ?? new RackAwarePlacementPolicy(Options.MinRacksPerWriteSet);
+        PlacementPolicy = Options.PlacementPolicy ?? new RackAwarePlacementPolicy(Options.MinRacksPerWriteSet, minRegionsPerWriteSet: Options.MinRegionsPerWriteSet);
         Location = Options.Rack is null ? null : NetworkLocation.Parse(Options.Rack);
     }
 

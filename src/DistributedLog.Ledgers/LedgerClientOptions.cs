@@ -35,7 +35,7 @@ public sealed class LedgerClientOptions
 
     /// <summary>
     /// How bookies are chosen for ensembles and replacements. Default (null): a <see cref="RackAwarePlacementPolicy"/>
-    /// with <see cref="MinRacksPerWriteSet"/>.
+    /// with <see cref="MinRacksPerWriteSet"/> and <see cref="MinRegionsPerWriteSet"/>.
     /// </summary>
     public IEnsemblePlacementPolicy? PlacementPolicy { get; init; }
 
@@ -44,6 +44,13 @@ public sealed class LedgerClientOptions
     /// ensemble that cannot is refused with <c>NotEnoughBookies</c>. Default 1: spread as far as the racks allow, never refuse.
     /// </summary>
     public int MinRacksPerWriteSet { get; init; } = 1;
+
+    /// <summary>
+    /// Regions (the first level of a rack path) every write set must span (capped at Qw) with the default policy; an
+    /// ensemble that cannot is refused with <c>NotEnoughBookies</c>. Default 1: split across regions when there are
+    /// several, never refuse.
+    /// </summary>
+    public int MinRegionsPerWriteSet { get; init; } = 1;
 
     /// <summary>
     /// This client's own network location, <c>/REGION/RACK</c>: reads try replicas in this rack first, then in this

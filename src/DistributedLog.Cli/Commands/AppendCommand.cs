@@ -32,6 +32,7 @@ internal static class AppendCommand
         var ackQuorum = new Option<int>("--ack-quorum") { Description = "Ack quorum of each segment's ledger.", DefaultValueFactory = _ => 2 };
         var segmentBytes = new Option<long>("--max-segment-bytes") { Description = "Roll to a new segment once one holds this many bytes.", DefaultValueFactory = _ => 256L << 20 };
         var minRacks = PlacementOptions.MinRacks();
+        var minRegions = PlacementOptions.MinRegions();
         var clockTxIds = new Option<bool>("--clock-txids")
         {
             Description = "Start txids at the current Unix time in microseconds (when above the log's last txid), as applications that use " +
@@ -40,7 +41,7 @@ internal static class AppendCommand
         };
         var command = new Command("append", "Write records to a log through the core library (no proxy); print each acknowledgement in order.")
         {
-            log, metadata, ns, count, size, create, ttl, json, lockTimeout, takeover, rate, ensemble, writeQuorum, ackQuorum, segmentBytes, minRacks, clockTxIds,
+            log, metadata, ns, count, size, create, ttl, json, lockTimeout, takeover, rate, ensemble, writeQuorum, ackQuorum, segmentBytes, minRacks, minRegions, clockTxIds,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -65,7 +66,7 @@ internal static class AppendCommand
             };
 
             await using var space = await DistributedLogNamespace.OpenAsync(result.GetValue(metadata)!, result.GetValue(ns)!,
-                PlacementOptions.LedgerClient(result.GetValue(minRacks), rack: null), cancellationToken: cancellationToken);
+                PlacementOptions.LedgerClient(result.GetValue(minRacks), result.GetValue(minRegions), rack: null), cancellationToken: cancellationToken);
             if (result.GetValue(create) && !await space.LogExistsAsync(name, cancellationToken))
             {
                 try

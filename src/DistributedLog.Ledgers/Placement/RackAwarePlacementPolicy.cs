@@ -6,8 +6,8 @@ namespace DistributedLog.Ledgers.Placement;
 /// The default policy (BookKeeper's RackawareEnsemblePlacementPolicy with RegionAware's region split): arranges each
 /// ensemble so that every write set — the Qw consecutive positions that store an entry — spans as many regions as it can
 /// and, within that, as many racks as it can; random among equally good choices. With
-/// <see cref="MinRacksPerWriteSet"/> above 1 it refuses (<c>NotEnoughBookies</c>) an ensemble or a replacement that
-/// leaves a write set on fewer racks (at most Qw racks are ever required). Replacements prefer, among the bookies that
+/// <see cref="MinRacksPerWriteSet"/> (or <see cref="MinRegionsPerWriteSet"/>) above 1 it refuses (<c>NotEnoughBookies</c>)
+/// an ensemble or a replacement that leaves a write set on fewer racks (regions); at most Qw are ever required. Replacements prefer, among the bookies that
 /// keep the write sets spread best, one in the failed bookie's rack (then region).
 /// </summary>
 public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
@@ -20,15 +20,21 @@ public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
     /// <summary>Creates the policy.</summary>
     /// <param name="minRacksPerWriteSet">Racks every write set must span (capped at Qw); 1 = best effort.</param>
     /// <param name="random">The source of randomness (seed it for repeatable choices); default shared.</param>
-    public RackAwarePlacementPolicy(int minRacksPerWriteSet = 1, Random? random = null)
+    /// <param name="minRegionsPerWriteSet">Regions every write set must span (capped at Qw); 1 = best effort.</param>
+    public RackAwarePlacementPolicy(int minRacksPerWriteSet = 1, Random? random = null, int minRegionsPerWriteSet = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(minRacksPerWriteSet, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(minRegionsPerWriteSet, 1);
         MinRacksPerWriteSet = minRacksPerWriteSet;
+        MinRegionsPerWriteSet = minRegionsPerWriteSet;
         _random = random ?? Random.Shared;
     }
 
     /// <summary>Racks every write set must span (capped at Qw); 1 means best effort, never refusing for racks.</summary>
     public int MinRacksPerWriteSet { get; }
+
+    /// <summary>Regions every write set must span (capped at Qw); 1 means best effort, never refusing for regions.</summary>
+    public int MinRegionsPerWriteSet { get; }
 
     /// <inheritdoc />
     public IReadOnlyList<string> ChooseEnsemble(int ensembleSize, int writeQuorumSize, IReadOnlyCollection<BookieNode> available)
@@ -53,7 +59,15 @@ public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
                 $"but the {candidates.Length} writable bookies are in only {racks} rack(s): {DescribeRacks(candidates)}.");
         }
 
+        int requiredRegions = Math.Min(MinRegionsPerWriteSet, writeQuorumSize);
         int regions = candidates.Select(b => b.Location.Region).Distinct(StringComparer.Ordinal).Count();
+        if (regions < requiredRegions)
+        {
+            throw new DlException(StatusCode.NotEnoughBookies,
+                $"Every write set of {writeQuorumSize} bookies must span at least {requiredRegions} regions (min regions {MinRegionsPerWriteSet}), " +
+                $"but the {candidates.Length} writable bookies are in only {regions} region(s): {DescribeRacks(candidates)}.");
+        }
+
         var bound = new WriteSetSpread(Math.Min(regions, writeQuorumSize), Math.Min(racks, writeQuorumSize), 0, 0);
         BookieNode[]? best = null;
         var bestSpread = default(WriteSetSpread);
@@ -83,6 +97,14 @@ public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
                 $"Every write set of {writeQuorumSize} bookies must span at least {required} racks (min racks {MinRacksPerWriteSet}), " +
                 $"but no ensemble of {ensembleSize} of the {candidates.Length} writable bookies does (the best spans {bestSpread.MinRacks}); " +
                 $"{racks} racks: {DescribeRacks(candidates)}.");
+        }
+
+        if (bestSpread.MinRegions < requiredRegions)
+        {
+            throw new DlException(StatusCode.NotEnoughBookies,
+                $"Every write set of {writeQuorumSize} bookies must span at least {requiredRegions} regions (min regions {MinRegionsPerWriteSet}), " +
+                $"but no ensemble of {ensembleSize} of the {candidates.Length} writable bookies does (the best spans {bestSpread.MinRegions}); " +
+                $"{regions} regions: {DescribeRacks(candidates)}.");
         }
 
         return best!.Select(b => b.Id).ToArray();
@@ -137,6 +159,14 @@ public sealed class RackAwarePlacementPolicy : IEnsemblePlacementPolicy
         }
 
         int required = Math.Min(MinRacksPerWriteSet, writeQuorumSize);
+        int requiredRegions = Math.Min(MinRegionsPerWriteSet, writeQuorumSize);
+        if (bestScore.Spread.MinRegions < requiredRegions)
+        {
+            throw new DlException(StatusCode.NotEnoughBookies,
+                $"No writable bookie can replace {failed} and keep every write set containing it in at least {requiredRegions} regions (min regions " +
+                $"{MinRegionsPerWriteSet}; the best spans {bestScore.Spread.MinRegions}): the ensemble is [{Describe(ensemble)}], the candidates are [{Describe(candidates)}].");
+        }
+
         if (bestScore.Spread.MinRacks < required)
         {
             throw new DlException(StatusCode.NotEnoughBookies,

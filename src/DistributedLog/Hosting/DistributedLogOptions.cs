@@ -89,6 +89,9 @@ public sealed class DistributedLogOptions
     /// </summary>
     public int MinRacksPerWriteSet { get; set; } = 1;
 
+    /// <summary>Regions every write set of a new segment must span (capped at <see cref="WriteQuorumSize"/>). Default 1 (best effort).</summary>
+    public int MinRegionsPerWriteSet { get; set; } = 1;
+
     /// <summary>This application's network location, <c>/REGION/RACK</c>: reads try replicas there first. Default null (none).</summary>
     public string? Rack { get; set; }
 
@@ -101,6 +104,7 @@ public sealed class DistributedLogOptions
         AckQuorumSize = AckQuorumSize,
         BookieTimeout = BookieTimeout,
         MinRacksPerWriteSet = MinRacksPerWriteSet,
+        MinRegionsPerWriteSet = MinRegionsPerWriteSet,
         Rack = Rack,
         LoggerFactory = loggerFactory,
     };
@@ -159,6 +163,7 @@ public sealed class DistributedLogOptions
         }
 
         Positive(errors, nameof(MinRacksPerWriteSet), MinRacksPerWriteSet);
+        Positive(errors, nameof(MinRegionsPerWriteSet), MinRegionsPerWriteSet);
         if (Rack is not null && !Ledgers.Placement.NetworkLocation.TryParse(Rack, out _, out string? rackError))
         {
             errors.Add($"{nameof(Rack)}: {rackError}");

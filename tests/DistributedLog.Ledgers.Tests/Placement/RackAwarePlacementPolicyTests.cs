@@ -230,6 +230,30 @@ public sealed class RackAwarePlacementPolicyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Min_regions_refuses_ensembles_and_replacements_that_cannot_span_them()
+    {
+        var policy = new RackAwarePlacementPolicy(random: new Random(9), minRegionsPerWriteSet: 2);
+        var oneRegion = Registry(("/east/a", 2), ("/east/b", 2));
+        var error = Assert.Throws<DlException>(() => policy.ChooseEnsemble(3, 3, oneRegion));
+        Assert.Equal(StatusCode.NotEnoughBookies, error.Code);
+        Assert.Contains("at least 2 regions (min regions 2), but the 4 writable bookies are in only 1 region(s): /east/a (2), /east/b (2)", error.Message, StringComparison.Ordinal);
+
+        // West has one bookie: E=3, Qw=3 works (one write set), E=4, Qw=2 cannot put west in every write set.
+        var lopsided = Registry(("/east/a", 3), ("/west/b", 1));
+        Assert.Contains("_west_b-1:3181", policy.ChooseEnsemble(3, 3, lopsided));
+        error = Assert.Throws<DlException>(() => policy.ChooseEnsemble(4, 2, lopsided));
+        Assert.Contains("at least 2 regions", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the best spans 1", error.Message, StringComparison.Ordinal);
+
+        // Replacing the west bookie by an east one is refused; by another west one it is fine.
+        var registry = Registry(("/east/a", 3), ("/west/b", 2));
+        var ensemble = Nodes(["_east_a-1:3181", "_west_b-1:3181", "_east_a-2:3181"], registry);
+        error = Assert.Throws<DlException>(() => policy.ReplaceBookie(ensemble, 3, "_west_b-1:3181", Nodes(["_east_a-3:3181"], registry), new HashSet<string>()));
+        Assert.Contains("in at least 2 regions", error.Message, StringComparison.Ordinal);
+        Assert.Equal("_west_b-2:3181", policy.ReplaceBookie(ensemble, 3, "_west_b-1:3181", registry, new HashSet<string>()));
+    }
+
+    [Fact]
     public void A_seed_makes_choices_repeatable_and_equals_are_chosen_at_random()
     {
         var registry = Registry(("/dc/a", 4), ("/dc/b", 4), ("/dc/c", 4));

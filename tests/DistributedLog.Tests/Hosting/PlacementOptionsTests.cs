@@ -14,6 +14,7 @@ public sealed class PlacementOptionsTests
             {
                 ["DistributedLog:MetadataUri"] = "etcd://10.0.0.1:2379/prod",
                 ["DistributedLog:MinRacksPerWriteSet"] = "2",
+                ["DistributedLog:MinRegionsPerWriteSet"] = "3",
                 ["DistributedLog:Rack"] = "/east/r1",
             })
             .Build();
@@ -21,6 +22,7 @@ public sealed class PlacementOptionsTests
         Assert.Empty(options.GetValidationErrors());
         var ledgers = options.ToLedgerClientOptions();
         Assert.Equal(2, ledgers.MinRacksPerWriteSet);
+        Assert.Equal(3, ledgers.MinRegionsPerWriteSet);
         Assert.Equal("/east/r1", ledgers.Rack);
 
         options.MinRacksPerWriteSet = 0;
