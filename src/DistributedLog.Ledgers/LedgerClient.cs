@@ -30,7 +30,21 @@ public sealed partial class LedgerClient : IAsyncDisposable
         _ownsBookies = bookies is null;
         Bookies = bookies ?? new BookieClient(new BookieClientOptions { RequestTimeout = Options.BookieTimeout, LoggerFactory = _loggerFactory });
         Quarantine = new BookieQuarantine(Options.BookieQuarantineTime, Options.TimeProvider);
+        if (Options.MinRacksPerWriteSet < 1 || Options.MinRegionsPerWriteSet < 1)
+        {
+            throw new ArgumentException("The minimum numbers of racks and regions per write set must be at least 1 " +
+                $"(got {Options.MinRacksPerWriteSet} racks, {Options.MinRegionsPerWriteSet} regions).", nameof(options));
+        }
+
+        PlacementPolicy = Options.PlacementPolicy ?? new RackAwarePlacementPolicy(Options.MinRacksPerWriteSet, minRegionsPerWriteSet: Options.MinRegionsPerWriteSet);
+        Location = Options.Rack is null ? null : NetworkLocation.Parse(Options.Rack);
     }
+
+    /// <summary>How this client chooses bookies (<see cref="LedgerClientOptions.PlacementPolicy"/>, rack-aware by default).</summary>
+    public IEnsemblePlacementPolicy PlacementPolicy { get; }
+
+    /// <summary>This client's own location (<see cref="LedgerClientOptions.Rack"/>), which orders reads; null when not set.</summary>
+    public NetworkLocation? Location { get; }
 
     /// <summary>The settings.</summary>
     public LedgerClientOptions Options { get; }
@@ -53,24 +67,64 @@ public sealed partial class LedgerClient : IAsyncDisposable
     internal BookieQuarantine Quarantine { get; }
 
     /// <summary>
-    /// Chooses a new ensemble among the writable bookies, avoiding quarantined ones while enough others exist (then
-    /// falling back to all writable bookies, as BookKeeper does).
+    /// Chooses a new ensemble among the writable bookies with the placement policy, avoiding quarantined ones while the
+    /// others suffice (then falling back to all writable bookies, as BookKeeper does).
     /// </summary>
-    private IReadOnlyList<string> ChooseEnsemble(int ensembleSize)
+    private IReadOnlyList<string> ChooseEnsemble(int ensembleSize, int writeQuorumSize)
     {
-        var writable = Registry.WritableBookies;
+        var writable = Registry.WritableBookies.Select(Node).ToArray();
         var quarantined = Quarantine.Current();
         if (quarantined.Count > 0)
         {
-            var preferred = writable.Where(b => !quarantined.Contains(b)).ToArray();
+            var preferred = writable.Where(b => !quarantined.Contains(b.Id)).ToArray();
             if (preferred.Length >= ensembleSize)
             {
-                return Options.PlacementPolicy.ChooseEnsemble(ensembleSize, preferred);
+                try
+                {
+                    return PlacementPolicy.ChooseEnsemble(ensembleSize, writeQuorumSize, preferred);
+                }
+                catch (DlException e) when (e.Code == StatusCode.NotEnoughBookies)
+                {
+                    LogQuarantineFallback(_logger, string.Join(", ", quarantined), e.Message);
+                }
             }
         }
 
-        return Options.PlacementPolicy.ChooseEnsemble(ensembleSize, writable);
+        return PlacementPolicy.ChooseEnsemble(ensembleSize, writeQuorumSize, writable);
     }
+
+    /// <summary>
+    /// Chooses a writable bookie to replace <paramref name="failed"/> in <paramref name="ensemble"/> with the placement
+    /// policy (keeping the write sets spread over racks): outside the ensemble and <paramref name="excluded"/>,
+    /// preferably not quarantined (quarantined bookies only when nothing else qualifies, as BookKeeper does). Used by
+    /// ensemble changes; re-replication can use it too.
+    /// </summary>
+    /// <exception cref="DlException"><c>NotEnoughBookies</c> when no bookie qualifies (the message says why).</exception>
+    public string ChooseReplacementBookie(IReadOnlyList<string> ensemble, int writeQuorumSize, string failed, IReadOnlySet<string> excluded)
+    {
+        var writable = Registry.WritableBookies.Select(Node).ToArray();
+        var members = ensemble.Select(Node).ToArray();
+        var quarantined = Quarantine.Current();
+        if (quarantined.Count > 0)
+        {
+            try
+            {
+                return PlacementPolicy.ReplaceBookie(members, writeQuorumSize, failed, writable, new HashSet<string>(excluded.Concat(quarantined), StringComparer.Ordinal));
+            }
+            catch (DlException e) when (e.Code == StatusCode.NotEnoughBookies)
+            {
+                LogQuarantineFallback(_logger, string.Join(", ", quarantined), e.Message);
+            }
+        }
+
+        return PlacementPolicy.ReplaceBookie(members, writeQuorumSize, failed, writable, excluded);
+    }
+
+    /// <summary>A bookie with its location as the registry knows it (the default rack when it never saw it).</summary>
+    private BookieNode Node(string bookieId) => new(bookieId, Registry.LocationOf(bookieId) ?? NetworkLocation.Default);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Placement outside the quarantined bookies [{Quarantined}] failed ({Reason}); trying them too")]
+    private static partial void LogQuarantineFallback(ILogger logger, string quarantined, string reason);
 
     /// <summary>Creates a ledger on a new ensemble and returns its writer.</summary>
     /// <param name="ensembleSize">E (default from options).</param>
@@ -82,7 +136,13 @@ public sealed partial class LedgerClient : IAsyncDisposable
         IReadOnlyDictionary<string, string>? customMetadata = null, CancellationToken cancellationToken = default)
     {
         int e = ensembleSize ?? Options.EnsembleSize, qw = writeQuorumSize ?? Options.WriteQuorumSize, qa = ackQuorumSize ?? Options.AckQuorumSize;
-        var ensemble = ChooseEnsemble(e);
+        if (qa < 1 || qw < qa || e < qw)
+        {
+            // Checked before placement, which needs sane quorums (the metadata check below says the same).
+            throw new ArgumentException($"Invalid ledger settings: quorums must satisfy E >= Qw >= Qa >= 1 (E={e}, Qw={qw}, Qa={qa}).");
+        }
+
+        var ensemble = ChooseEnsemble(e, qw);
         long ledgerId = await MetadataStore.NextLedgerIdAsync(cancellationToken);
         var metadata = new LedgerMetadata
         {

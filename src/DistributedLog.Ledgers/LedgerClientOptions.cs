@@ -33,8 +33,30 @@ public sealed class LedgerClientOptions
     /// <summary>After this long without an answer, a read is also sent to the next replica (speculative read). Default 50 ms.</summary>
     public TimeSpan SpeculativeReadTimeout { get; init; } = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>How bookies are chosen for ensembles and replacements. Default random.</summary>
-    public IEnsemblePlacementPolicy PlacementPolicy { get; init; } = new RandomPlacementPolicy();
+    /// <summary>
+    /// How bookies are chosen for ensembles and replacements. Default (null): a <see cref="RackAwarePlacementPolicy"/>
+    /// with <see cref="MinRacksPerWriteSet"/> and <see cref="MinRegionsPerWriteSet"/>.
+    /// </summary>
+    public IEnsemblePlacementPolicy? PlacementPolicy { get; init; }
+
+    /// <summary>
+    /// Racks every write set of a new ensemble or replacement must span (capped at Qw) with the default policy; an
+    /// ensemble that cannot is refused with <c>NotEnoughBookies</c>. Default 1: spread as far as the racks allow, never refuse.
+    /// </summary>
+    public int MinRacksPerWriteSet { get; init; } = 1;
+
+    /// <summary>
+    /// Regions (the first level of a rack path) every write set must span (capped at Qw) with the default policy; an
+    /// ensemble that cannot is refused with <c>NotEnoughBookies</c>. Default 1: split across regions when there are
+    /// several, never refuse.
+    /// </summary>
+    public int MinRegionsPerWriteSet { get; init; } = 1;
+
+    /// <summary>
+    /// This client's own network location, <c>/REGION/RACK</c>: reads try replicas in this rack first, then in this
+    /// region, then the others. Default null: the write set's order.
+    /// </summary>
+    public string? Rack { get; init; }
 
     /// <summary>Logging.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }

@@ -36,9 +36,12 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     public LedgerClient Client { get; private set; } = null!;
 
-    /// <summary>Starts etcd (unless one is given) and <paramref name="bookies"/> bookie processes, and waits until all registered.</summary>
-    /// <param name="bookieArgs">More arguments for every <c>dlog bookie</c> (e.g. auto-recovery settings).</param>
-    public static async Task<ProcessCluster> StartAsync(int bookies, EtcdServer? etcd = null, LedgerClientOptions? options = null, string[]? bookieArgs = null)
+    /// <summary>
+    /// Starts etcd (unless one is given) and <paramref name="bookies"/> bookie processes, and waits until all registered;
+    /// <paramref name="bookieArgs"/> gives bookie i extra arguments (e.g. its <c>--rack</c>).
+    /// </summary>
+    public static async Task<ProcessCluster> StartAsync(int bookies, EtcdServer? etcd = null, LedgerClientOptions? options = null,
+        Func<int, string[]>? bookieArgs = null)
     {
         bool ownsEtcd = etcd is null;
         if (etcd is null)
@@ -55,7 +58,7 @@ public sealed class ProcessCluster : IAsyncDisposable
             for (int i = 0; i < bookies; i++)
             {
                 cluster._bookies.Add(new BookieProcess(TestEntries.TempDirectory($"pc-bookie-{i}"), ["--metadata", uri, "--journal-file-mb", "8",
-                    "--write-cache-mb", "16", "--log-level", "Warning", .. bookieArgs ?? []]));
+                    "--write-cache-mb", "16", "--log-level", "Warning", .. bookieArgs?.Invoke(i) ?? Array.Empty<string>()]));
             }
 
             await Task.WhenAll(cluster._bookies.Select(b => b.StartAsync()));

@@ -110,7 +110,7 @@ public sealed class BookieHost : IAsyncDisposable
                 if (store is not null)
                 {
                     host._registration = await MetadataStartup.WaitAsync($"Bookie {bookieId}: registering",
-                        ct => BookieRegistration.StartAsync(store, bookie, journalDirectory, ledgerDirectory, options.RegistrationTtl, registrationLogger, ct),
+                        ct => BookieRegistration.StartAsync(store, bookie, journalDirectory, ledgerDirectory, options.RegistrationTtl, registrationLogger, ct, options.Rack),
                         registrationLogger, cancellationToken: cancellationToken);
                 }
             }

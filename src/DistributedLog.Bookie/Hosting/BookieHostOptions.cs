@@ -53,6 +53,12 @@ public sealed class BookieHostOptions
     /// <summary>An already open metadata store to register in (not disposed by the host); wins over <see cref="MetadataUri"/>.</summary>
     public Metadata.IMetadataStore? MetadataStore { get; init; }
 
+    /// <summary>
+    /// The bookie's network location, <c>/REGION/RACK</c>, published in its registration for rack-aware placement.
+    /// Default <c>/default-region/default-rack</c>.
+    /// </summary>
+    public string Rack { get; init; } = "/default-region/default-rack";
+
     /// <summary>Time to live of the registration lease: how long after a crash clients still see the bookie. Default 5 s.</summary>
     public TimeSpan RegistrationTtl { get; init; } = TimeSpan.FromSeconds(5);
 

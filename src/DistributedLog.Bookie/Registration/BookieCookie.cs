@@ -85,6 +85,9 @@ public sealed record BookieRegistrationInfo(string BookieId, string State, DateT
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? LedgerCount { get; init; }
 
+    /// <summary>The bookie's network location, <c>/REGION/RACK</c> (<c>dlog bookie --rack</c>); absent counts as the default rack.</summary>
+    public string? Rack { get; init; }
+
     /// <summary>
     /// Whether a registration value announces a writable bookie. Anything but a parseable registration whose state is
     /// <see cref="ReadOnly"/> counts as writable, so registrations written before states were published stay usable.

@@ -22,6 +22,7 @@ public sealed class BookieRegistration : IAsyncDisposable
     private readonly Bookie _bookie;
     private readonly ILogger _logger;
     private readonly TimeSpan _ttl;
+    private readonly string? _rack;
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _stateChanged = new(0, 1);
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
@@ -31,11 +32,12 @@ public sealed class BookieRegistration : IAsyncDisposable
     private long _publishedAt;
     private Task _loop = Task.CompletedTask;
 
-    private BookieRegistration(IMetadataStore store, Bookie bookie, TimeSpan ttl, ILogger logger)
+    private BookieRegistration(IMetadataStore store, Bookie bookie, TimeSpan ttl, string? rack, ILogger logger)
     {
         _store = store;
         _bookie = bookie;
         _ttl = ttl;
+        _rack = rack;
         _logger = logger;
         _bookie.StateChanged += OnStateChanged;
         _bookie.DiskChecked += OnDiskChecked;
@@ -44,13 +46,13 @@ public sealed class BookieRegistration : IAsyncDisposable
     /// <summary>Least time between two publications made only because free disk or the ledger count changed.</summary>
     public static readonly TimeSpan UsageInterval = TimeSpan.FromSeconds(5);
 
-    /// <summary>Checks the cookie and registers the bookie.</summary>
+    /// <summary>Checks the cookie and registers the bookie (in <paramref name="rack"/>, <c>/REGION/RACK</c>, when given).</summary>
     /// <exception cref="DlException"><c>MetadataException</c> when the cookie does not match (e.g. a wiped disk).</exception>
     public static async Task<BookieRegistration> StartAsync(IMetadataStore store, Bookie bookie, string journalDirectory, string ledgerDirectory,
-        TimeSpan ttl, ILogger logger, CancellationToken cancellationToken = default)
+        TimeSpan ttl, ILogger logger, CancellationToken cancellationToken = default, string? rack = null)
     {
         await ValidateCookieAsync(store, bookie.Id, journalDirectory, ledgerDirectory, logger, cancellationToken);
-        var registration = new BookieRegistration(store, bookie, ttl, logger);
+        var registration = new BookieRegistration(store, bookie, ttl, rack, logger);
         try
         {
             await registration.RegisterAsync(cancellationToken);
@@ -157,6 +159,7 @@ public sealed class BookieRegistration : IAsyncDisposable
         var usage = CurrentUsage;
         var info = new BookieRegistrationInfo(_bookie.Id, state, _startedAt)
         {
+            Rack = _rack,
             FreeDiskBytes = usage.FreeDiskBytes < 0 ? null : usage.FreeDiskBytes,
             LedgerCount = usage.LedgerCount,
         };

@@ -31,6 +31,8 @@ internal static class AppendCommand
         var writeQuorum = new Option<int>("--write-quorum") { Description = "Write quorum of each segment's ledger.", DefaultValueFactory = _ => 3 };
         var ackQuorum = new Option<int>("--ack-quorum") { Description = "Ack quorum of each segment's ledger.", DefaultValueFactory = _ => 2 };
         var segmentBytes = new Option<long>("--max-segment-bytes") { Description = "Roll to a new segment once one holds this many bytes.", DefaultValueFactory = _ => 256L << 20 };
+        var minRacks = PlacementOptions.MinRacks();
+        var minRegions = PlacementOptions.MinRegions();
         var clockTxIds = new Option<bool>("--clock-txids")
         {
             Description = "Start txids at the current Unix time in microseconds (when above the log's last txid), as applications that use " +
@@ -39,7 +41,7 @@ internal static class AppendCommand
         };
         var command = new Command("append", "Write records to a log through the core library (no proxy); print each acknowledgement in order.")
         {
-            log, metadata, ns, count, size, create, ttl, json, lockTimeout, takeover, rate, ensemble, writeQuorum, ackQuorum, segmentBytes, clockTxIds,
+            log, metadata, ns, count, size, create, ttl, json, lockTimeout, takeover, rate, ensemble, writeQuorum, ackQuorum, segmentBytes, minRacks, minRegions, clockTxIds,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -63,7 +65,8 @@ internal static class AppendCommand
                 MaxSegmentBytes = result.GetValue(segmentBytes),
             };
 
-            await using var space = await DistributedLogNamespace.OpenAsync(result.GetValue(metadata)!, result.GetValue(ns)!, cancellationToken: cancellationToken);
+            await using var space = await DistributedLogNamespace.OpenAsync(result.GetValue(metadata)!, result.GetValue(ns)!,
+                PlacementOptions.LedgerClient(result.GetValue(minRacks), result.GetValue(minRegions), rack: null), cancellationToken: cancellationToken);
             if (result.GetValue(create) && !await space.LogExistsAsync(name, cancellationToken))
             {
                 try

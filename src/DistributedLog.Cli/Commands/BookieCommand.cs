@@ -2,6 +2,7 @@ using System.CommandLine;
 using DistributedLog.Bookie.Hosting;
 using DistributedLog.Ledgers;
 using DistributedLog.Ledgers.Replication;
+using DistributedLog.Ledgers.Placement;
 using Microsoft.Extensions.Logging;
 
 namespace DistributedLog.Cli.Commands;
@@ -23,6 +24,11 @@ internal static class BookieCommand
         var minFree = new Option<long>("--min-free-mb") { Description = "Turn read-only below this much free disk (MiB).", DefaultValueFactory = _ => 256 };
         var noSync = new Option<bool>("--no-journal-sync") { Description = "Acknowledge before fdatasync (UNSAFE; benchmarks only)." };
         var metadata = new Option<string?>("--metadata") { Description = "Metadata store to register in: etcd://host:port[/root] or file:///path/meta.db." };
+        var rack = new Option<string>("--rack")
+        {
+            Description = "Network location of this bookie, /REGION/RACK; placement spreads each write set over racks and regions.",
+            DefaultValueFactory = _ => NetworkLocation.DefaultPath,
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
         var noAutoRecovery = new Option<bool>("--no-autorecovery") { Description = "Do not run auto-recovery (the auditor candidate and a replication worker) in this bookie." };
@@ -47,7 +53,7 @@ internal static class BookieCommand
 
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
-            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel, json, faultFile,
+            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, rack, logLevel, json, faultFile,
             noAutoRecovery, lostDelay, auditInterval, grace,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
@@ -70,6 +76,7 @@ internal static class BookieCommand
                     $"--lost-bookie-delay-seconds, --open-ledger-grace-seconds and --audit-interval-hours must not be negative (got {result.GetValue(lostDelay)}, {result.GetValue(grace)}, {result.GetValue(auditInterval)}).");
             }
 
+            string location = NetworkLocation.Parse(result.GetValue(rack)!).Path;
             var options = new BookieHostOptions
             {
                 DataDirectory = result.GetValue(data)!.FullName,
@@ -84,6 +91,7 @@ internal static class BookieCommand
                 MinFreeDiskBytes = result.GetValue(minFree) << 20,
                 JournalSyncData = !result.GetValue(noSync),
                 MetadataUri = result.GetValue(metadata),
+                Rack = location,
                 Faults = result.GetValue(faultFile) is { } fault
                     ? new Chaos.Cluster.FaultFileInjector(fault.FullName)
                     : DistributedLog.Bookie.IO.NoFaults.Instance,
@@ -105,10 +113,11 @@ internal static class BookieCommand
                         CheckInterval = TimeSpan.FromHours(result.GetValue(auditInterval)),
                     }, new LedgerClientOptions { LoggerFactory = loggerFactory }, loggerFactory, cancellationToken: stop.Token)
                     : null;
-                ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory})", w =>
+                ServerRun.PrintReady(result.GetValue(json), $"bookie {bookie.BookieId} ready (data {options.DataDirectory}, rack {options.Rack})", w =>
                 {
                     w.WriteString("bookie", bookie.BookieId);
                     w.WriteString("data", options.DataDirectory);
+                    w.WriteString("rack", options.Rack);
                 });
                 await ServerRun.WaitAsync(stop.Token);
                 Console.WriteLine($"bookie {bookie.BookieId} stopping");

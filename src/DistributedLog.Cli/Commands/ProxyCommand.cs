@@ -30,12 +30,15 @@ internal static class ProxyCommand
         var writeQuorum = new Option<int>("--write-quorum") { Description = "Write quorum of each segment's ledger.", DefaultValueFactory = _ => 3 };
         var ackQuorum = new Option<int>("--ack-quorum") { Description = "Ack quorum of each segment's ledger.", DefaultValueFactory = _ => 2 };
         var segmentBytes = new Option<long>("--max-segment-bytes") { Description = "Roll to a new segment once one holds this many bytes.", DefaultValueFactory = _ => 256L << 20 };
+        var minRacks = PlacementOptions.MinRacks();
+        var minRegions = PlacementOptions.MinRegions();
+        var rack = PlacementOptions.ClientRack();
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
         var command = new Command("proxy", "Run a write proxy until interrupted.")
         {
             port, adminPort, host, metadata, ns, advertise, ttl, maxLogs, idle, timeout, logRps, logBps, proxyRps, proxyBps, softLogRps, softProxyRps,
-            ensemble, writeQuorum, ackQuorum, segmentBytes, logLevel, json,
+            ensemble, writeQuorum, ackQuorum, segmentBytes, minRacks, minRegions, rack, logLevel, json,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -70,6 +73,7 @@ internal static class ProxyCommand
                     AckQuorumSize = result.GetValue(ackQuorum),
                     MaxSegmentBytes = result.GetValue(segmentBytes),
                 },
+                Ledgers = PlacementOptions.LedgerClient(result.GetValue(minRacks), result.GetValue(minRegions), result.GetValue(rack), loggerFactory),
             };
 
             var (stop, sigterm) = ServerRun.StopSignal(cancellationToken);

@@ -191,24 +191,9 @@ public sealed partial class LedgerHandle
     /// </summary>
     private string ChooseReplacement(string[] ensemble, string failed, HashSet<string> excluded)
     {
-        var writable = _client.Registry.WritableBookies;
-        var quarantined = _client.Quarantine.Current();
-        if (quarantined.Count > 0)
-        {
-            try
-            {
-                return _client.Options.PlacementPolicy.ReplaceBookie(ensemble, failed, writable, new HashSet<string>(excluded.Concat(quarantined), StringComparer.Ordinal));
-            }
-            catch (DlException e) when (e.Code == StatusCode.NotEnoughBookies)
-            {
-                _logger.LogInformation("Ledger {Ledger}: no bookie outside quarantine [{Quarantined}] can replace {Bookie}; trying quarantined ones",
-                    LedgerId, string.Join(", ", quarantined), failed);
-            }
-        }
-
         try
         {
-            return _client.Options.PlacementPolicy.ReplaceBookie(ensemble, failed, writable, excluded);
+            return _client.ChooseReplacementBookie(ensemble, _metadata.WriteQuorumSize, failed, excluded);
         }
         catch (DlException e) when (e.Code == StatusCode.NotEnoughBookies && excluded.Count > 0)
         {

@@ -9,7 +9,8 @@ namespace DistributedLog.Ledgers.Handles;
 
 /// <summary>
 /// Reads a ledger without disturbing its writer (open without recovery) or after recovery. Each entry is read from a
-/// replica of its write set with failover: a replica that errs or returns a corrupt entry (checksum) is skipped and
+/// replica of its write set — the one in the client's own rack first, then its region (<see cref="ReadOrder"/>) — with
+/// failover: a replica that errs or returns a corrupt entry (checksum) is skipped and
 /// reported, and after <see cref="LedgerClientOptions.SpeculativeReadTimeout"/> the next replica is asked too, first
 /// answer wins. A tailing reader reads up to the LAC and long-polls for the next one.
 /// </summary>
@@ -144,10 +145,12 @@ public sealed class LedgerReader
         int writeQuorum = metadata.WriteQuorumSize;
         var attempts = new List<Task<BookieReadResult>>(writeQuorum);
         var statuses = new List<string>(writeQuorum);
+        // Replicas in the reader's rack first, then its region (LedgerClientOptions.Rack); else the write set's order.
+        var order = ReadOrder.Order(ensemble, entryId, writeQuorum, _client.Location, _client.Registry.LocationOf);
         int next = 0;
         Task<BookieReadResult> Send()
         {
-            string bookie = ensemble[DistributionSchedule.BookieIndex(entryId, next++, ensemble.Count)];
+            string bookie = ensemble[order[next++]];
             return _client.Bookies.ReadEntryAsync(bookie, LedgerId, entryId, cancellationToken: cancellationToken).AsTask();
         }
 

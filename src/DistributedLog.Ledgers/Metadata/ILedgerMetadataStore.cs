@@ -22,9 +22,31 @@ public interface ILedgerMetadataStore
     Task<bool> DeleteAsync(long ledgerId, CancellationToken cancellationToken);
 }
 
-/// <summary>The bookies a client may place ledgers on (registered and writable), kept current by watching the registry.</summary>
+/// <summary>
+/// The registered bookies and those a client may place ledgers on (registered and placeable: not read-only), with their
+/// locations, kept current by watching the registry.
+/// </summary>
 public interface IBookieRegistry
 {
-    /// <summary>The writable bookies now.</summary>
+    /// <summary>The placeable bookies now (registered, and not read-only).</summary>
     IReadOnlyCollection<string> WritableBookies { get; }
+
+    /// <summary>Every registered bookie now, placeable or not, with its location and why it is not placeable.</summary>
+    IReadOnlyCollection<RegisteredBookie> RegisteredBookies { get; }
+
+    /// <summary>
+    /// Where <paramref name="bookieId"/> is: from its registration, or the last one seen if it is gone now; null if this
+    /// registry never saw it.
+    /// </summary>
+    Placement.NetworkLocation? LocationOf(string bookieId);
+}
+
+/// <summary>A registered bookie as clients see it.</summary>
+/// <param name="Id">Its id (<c>host:port</c>).</param>
+/// <param name="Location">Its rack (<see cref="Placement.NetworkLocation.Default"/> when it announced none).</param>
+/// <param name="NotPlaceableReason">Why new ensembles must not use it (e.g. <c>read-only</c>), or null when they may.</param>
+public sealed record RegisteredBookie(string Id, Placement.NetworkLocation Location, string? NotPlaceableReason)
+{
+    /// <summary>Whether new ensembles and replacements may use it.</summary>
+    public bool IsPlaceable => NotPlaceableReason is null;
 }

@@ -1,5 +1,8 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Text.Json;
 using DistributedLog.Bookie.Registration;
+using DistributedLog.Ledgers.Placement;
 using DistributedLog.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -7,10 +10,14 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DistributedLog.Ledgers.Metadata;
 
 /// <summary>
-/// The set of registered writable bookies, kept current by watching <c>bookies/available/</c> (watch first, then list, so
-/// no change is missed). Registrations are lease-bound: a bookie that dies disappears when its lease expires. A bookie
-/// that announces itself read-only (<see cref="BookieRegistrationInfo.ReadOnly"/>) is left out until it announces itself
-/// writable again; registrations without a state count as writable.
+/// The registered bookies, kept current by watching <c>bookies/available/</c> (watch first, then list, so no change is
+/// missed). Registrations are lease-bound: a bookie that dies disappears when its lease expires. Each registration gives
+/// the bookie's rack (<see cref="BookieRegistrationInfo.Rack"/>; none or an unreadable one counts as
+/// <see cref="NetworkLocation.Default"/>) and its state: a bookie that announces itself read-only
+/// (<see cref="BookieRegistrationInfo.ReadOnly"/>) is not placeable until it announces itself writable again
+/// (<see cref="NotPlaceableReason"/>); registrations without a state count as writable. A bookie marked draining
+/// (<c>bookies/draining/&lt;id&gt;</c>, <c>dlog admin decommission</c>) is not placeable either; the registry watches all of
+/// <c>bookies/</c> to see both.
 /// </summary>
 public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
 {
@@ -18,7 +25,11 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _changedGate = new();
+    private readonly ConcurrentDictionary<string, NetworkLocation> _lastKnown = new(StringComparer.Ordinal);
+    private ImmutableSortedDictionary<string, RegisteredBookie> _registered = ImmutableSortedDictionary<string, RegisteredBookie>.Empty.WithComparers(StringComparer.Ordinal);
     private ImmutableSortedSet<string> _bookies = ImmutableSortedSet<string>.Empty.WithComparer(StringComparer.Ordinal);
+    private ImmutableDictionary<string, ReadOnlyMemory<byte>> _registrations = ImmutableDictionary<string, ReadOnlyMemory<byte>>.Empty.WithComparers(StringComparer.Ordinal);
+    private ImmutableHashSet<string> _draining = ImmutableHashSet<string>.Empty.WithComparer(StringComparer.Ordinal);
     private Task _loop = Task.CompletedTask;
     private IMetadataWatch? _watch;
     private long _listedRevision;
@@ -34,7 +45,7 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
     public static async Task<MetadataBookieRegistry> StartAsync(IMetadataStore store, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
     {
         var registry = new MetadataBookieRegistry(store, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MetadataBookieRegistry>());
-        var watch = await store.WatchAsync(BookieKeys.AvailablePrefix, isPrefix: true, cancellationToken);
+        var watch = await store.WatchAsync(BookieKeys.Prefix, isPrefix: true, cancellationToken);
         long revision = await registry.ReloadAsync(cancellationToken);
         registry._loop = registry.WatchLoopAsync(watch, revision);
         return registry;
@@ -42,6 +53,41 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
 
     /// <inheritdoc />
     public IReadOnlyCollection<string> WritableBookies => Volatile.Read(ref _bookies);
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<RegisteredBookie> RegisteredBookies => Volatile.Read(ref _registered).Values.ToArray();
+
+    /// <inheritdoc />
+    public NetworkLocation? LocationOf(string bookieId) =>
+        Volatile.Read(ref _registered).TryGetValue(bookieId, out var bookie) ? bookie.Location
+        : _lastKnown.TryGetValue(bookieId, out var location) ? location
+        : null;
+
+    /// <summary>
+    /// Why a registered bookie must not receive new ensembles or replacements, or null when it may: the one place that
+    /// decides (a read-only bookie — full disk, storage failure — serves reads but takes no new ledgers).
+    /// </summary>
+    public static string? NotPlaceableReason(BookieRegistrationInfo? registration, bool draining = false) => draining ? "draining" : registration?.State switch
+    {
+        BookieRegistrationInfo.ReadOnly => "read-only",
+        _ => null,
+    };
+
+    /// <summary>Reads a registration value; an unreadable one is a writable bookie in the default rack.</summary>
+    internal static RegisteredBookie Parse(string bookieId, ReadOnlySpan<byte> value, bool draining = false)
+    {
+        BookieRegistrationInfo? info = null;
+        try
+        {
+            info = JsonSerializer.Deserialize(value, BookieCookieJson.Default.BookieRegistrationInfo);
+        }
+        catch (JsonException)
+        {
+        }
+
+        var location = NetworkLocation.TryParse(info?.Rack, out var parsed, out _) ? parsed : NetworkLocation.Default;
+        return new RegisteredBookie(bookieId, location, NotPlaceableReason(info, draining));
+    }
 
     /// <summary>Waits until at least <paramref name="count"/> bookies are registered.</summary>
     public async Task WaitForBookiesAsync(int count, TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -74,18 +120,57 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
 
     private async Task<long> ReloadAsync(CancellationToken cancellationToken)
     {
-        var listing = await _store.ListAsync(BookieKeys.AvailablePrefix, cancellationToken);
-        var set = ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+        var listing = await _store.ListAsync(BookieKeys.Prefix, cancellationToken);
+        var registrations = ImmutableDictionary.CreateBuilder<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
+        var draining = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
         foreach (var item in listing)
         {
-            if (BookieRegistrationInfo.IsWritable(item.Value.Span))
+            if (item.Key.StartsWith(BookieKeys.AvailablePrefix, StringComparison.Ordinal))
             {
-                set.Add(item.Key[BookieKeys.AvailablePrefix.Length..]);
+                registrations[item.Key[BookieKeys.AvailablePrefix.Length..]] = item.Value.ToArray();
+            }
+            else if (item.Key.StartsWith(BookieKeys.DrainingPrefix, StringComparison.Ordinal))
+            {
+                draining.Add(item.Key[BookieKeys.DrainingPrefix.Length..]);
             }
         }
 
-        Publish(set.ToImmutable());
+        _registrations = registrations.ToImmutable();
+        _draining = draining.ToImmutable();
+        Rebuild();
         return listing.Revision;
+    }
+
+    /// <summary>Applies one watched change of <c>bookies/</c> (cookies are ignored).</summary>
+    private void Apply(WatchEvent change)
+    {
+        if (change.Key.StartsWith(BookieKeys.AvailablePrefix, StringComparison.Ordinal))
+        {
+            string bookie = change.Key[BookieKeys.AvailablePrefix.Length..];
+            _registrations = change.Type == WatchEventType.Put ? _registrations.SetItem(bookie, change.Value.ToArray()) : _registrations.Remove(bookie);
+        }
+        else if (change.Key.StartsWith(BookieKeys.DrainingPrefix, StringComparison.Ordinal))
+        {
+            string bookie = change.Key[BookieKeys.DrainingPrefix.Length..];
+            _draining = change.Type == WatchEventType.Put ? _draining.Add(bookie) : _draining.Remove(bookie);
+        }
+        else
+        {
+            return;
+        }
+
+        Rebuild();
+    }
+
+    private void Rebuild()
+    {
+        var registered = ImmutableSortedDictionary.CreateBuilder<string, RegisteredBookie>(StringComparer.Ordinal);
+        foreach (var (bookie, value) in _registrations)
+        {
+            registered[bookie] = Parse(bookie, value.Span, _draining.Contains(bookie));
+        }
+
+        Publish(registered.ToImmutable());
     }
 
     private async Task WatchLoopAsync(IMetadataWatch watch, long listedRevision)
@@ -103,10 +188,7 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
                             continue;
                         }
 
-                        string bookie = change.Key[BookieKeys.AvailablePrefix.Length..];
-                        var current = Volatile.Read(ref _bookies);
-                        bool writable = change.Type == WatchEventType.Put && BookieRegistrationInfo.IsWritable(change.Value.Span);
-                        Publish(writable ? current.Add(bookie) : current.Remove(bookie));
+                        Apply(change);
                     }
                 }
 
@@ -143,7 +225,7 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
             try
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5_000, 250 * Math.Pow(2, Math.Min(attempt, 5)))), _stopping.Token);
-                _watch = await _store.WatchAsync(BookieKeys.AvailablePrefix, isPrefix: true, _stopping.Token);
+                _watch = await _store.WatchAsync(BookieKeys.Prefix, isPrefix: true, _stopping.Token);
                 try
                 {
                     _listedRevision = await ReloadAsync(_stopping.Token);
@@ -167,9 +249,15 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
         }
     }
 
-    private void Publish(ImmutableSortedSet<string> bookies)
+    private void Publish(ImmutableSortedDictionary<string, RegisteredBookie> registered)
     {
-        Volatile.Write(ref _bookies, bookies);
+        foreach (var bookie in registered.Values)
+        {
+            _lastKnown[bookie.Id] = bookie.Location;
+        }
+
+        Volatile.Write(ref _registered, registered);
+        Volatile.Write(ref _bookies, registered.Values.Where(b => b.IsPlaceable).Select(b => b.Id).ToImmutableSortedSet(StringComparer.Ordinal));
         TaskCompletionSource changed;
         lock (_changedGate)
         {

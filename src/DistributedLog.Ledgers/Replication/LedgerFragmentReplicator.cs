@@ -82,7 +82,7 @@ public sealed partial class LedgerFragmentReplicator(LedgerClient client, UnderR
 
                     if (!copied.TryGetValue((first, lastEntry, k), out string? target) || ensembles[i].Contains(target, StringComparer.Ordinal))
                     {
-                        target = ChooseTarget(ensembles[i], bookie, replace, draining);
+                        target = ChooseTarget(ensembles[i], metadata.WriteQuorumSize, bookie, replace, draining);
                         var (count, size) = await CopyShareAsync(metadata, first, lastEntry, k, target, readFromReplaced: loss != ReplicaLoss.Lost, cancellationToken);
                         copied[(first, lastEntry, k)] = target;
                         fragments++;
@@ -119,12 +119,11 @@ public sealed partial class LedgerFragmentReplicator(LedgerClient client, UnderR
         }
     }
 
-    private string ChooseTarget(string[] ensemble, string replaced, IReadOnlyDictionary<string, ReplicaLoss> replace, IReadOnlySet<string> draining)
+    private string ChooseTarget(string[] ensemble, int writeQuorumSize, string replaced, IReadOnlyDictionary<string, ReplicaLoss> replace, IReadOnlySet<string> draining)
     {
-        var available = client.Registry.WritableBookies.Where(b => !draining.Contains(b) && !replace.ContainsKey(b)).ToArray();
         var excluded = new HashSet<string>(replace.Keys, StringComparer.Ordinal);
         excluded.UnionWith(draining);
-        return client.Options.PlacementPolicy.ReplaceBookie(ensemble, replaced, available, excluded);
+        return client.ChooseReplacementBookie(ensemble, writeQuorumSize, replaced, excluded);
     }
 
     /// <summary>Copies the entries of <c>[first, last]</c> that ensemble position <paramref name="position"/> stores to <paramref name="target"/>.</summary>

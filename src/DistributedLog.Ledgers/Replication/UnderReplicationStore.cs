@@ -59,7 +59,7 @@ public sealed class UnderReplicationStore(IMetadataStore store, TimeProvider? ti
     public const string AuditorKey = "underreplication/auditor";
 
     /// <summary>Prefix of the draining markers.</summary>
-    public const string DrainingPrefix = "bookies/draining/";
+    public const string DrainingPrefix = DistributedLog.Bookie.Registration.BookieKeys.DrainingPrefix;
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 

@@ -69,7 +69,7 @@ public sealed class ProxyHost : IAsyncDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         // A server waits for its metadata store at start (retrying with back-off) instead of exiting.
         var ns = await MetadataStartup.WaitAsync($"Proxy: opening namespace '{options.Namespace}' in {MetadataStores.Redact(metadataUri)}",
-            async ct => await DistributedLogNamespace.OpenAsync(metadataUri, options.Namespace, loggerFactory: loggerFactory, cancellationToken: ct),
+            async ct => await DistributedLogNamespace.OpenAsync(metadataUri, options.Namespace, options.Ledgers, loggerFactory, ct),
             loggerFactory.CreateLogger("DistributedLog.Proxy"), cancellationToken: cancellationToken);
         try
         {

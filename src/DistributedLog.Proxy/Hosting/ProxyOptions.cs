@@ -52,6 +52,12 @@ public sealed class ProxyOptions
     public LogWriterOptions Writer { get; init; } = new();
 
     /// <summary>
+    /// Settings of the ledger client of a proxy that opens its own namespace (placement: minimum racks per write set,
+    /// the proxy's own rack for reads). Default null: the ledger client's defaults.
+    /// </summary>
+    public Ledgers.LedgerClientOptions? Ledgers { get; init; }
+
+    /// <summary>
     /// Largest request message accepted (bytes): one unary write, one bulk write, or one message of a write stream. Default
     /// 4 MiB: four records of the largest size (a record is at most 1 MiB − 8 KiB), or a bulk batch of up to about 4 MiB.
     /// A larger message is refused with RESOURCE_EXHAUSTED from its length prefix, before it is buffered, so concurrent

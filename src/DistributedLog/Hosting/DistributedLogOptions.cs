@@ -83,6 +83,18 @@ public sealed class DistributedLogOptions
     /// <summary>How long a bookie may take to answer before it counts as failed. Default 5 s.</summary>
     public TimeSpan BookieTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Racks every write set of a new segment must span (capped at <see cref="WriteQuorumSize"/>); a segment that cannot
+    /// be placed so is refused with <c>NotEnoughBookies</c>. Default 1: spread as far as possible, never refuse.
+    /// </summary>
+    public int MinRacksPerWriteSet { get; set; } = 1;
+
+    /// <summary>Regions every write set of a new segment must span (capped at <see cref="WriteQuorumSize"/>). Default 1 (best effort).</summary>
+    public int MinRegionsPerWriteSet { get; set; } = 1;
+
+    /// <summary>This application's network location, <c>/REGION/RACK</c>: reads try replicas there first. Default null (none).</summary>
+    public string? Rack { get; set; }
+
     /// <summary>The ledger client settings these options describe.</summary>
     /// <param name="loggerFactory">Logging for the ledger client; none when null.</param>
     public LedgerClientOptions ToLedgerClientOptions(ILoggerFactory? loggerFactory = null) => new()
@@ -91,6 +103,9 @@ public sealed class DistributedLogOptions
         WriteQuorumSize = WriteQuorumSize,
         AckQuorumSize = AckQuorumSize,
         BookieTimeout = BookieTimeout,
+        MinRacksPerWriteSet = MinRacksPerWriteSet,
+        MinRegionsPerWriteSet = MinRegionsPerWriteSet,
+        Rack = Rack,
         LoggerFactory = loggerFactory,
     };
 
@@ -145,6 +160,13 @@ public sealed class DistributedLogOptions
         {
             errors.Add($"Quorums must satisfy {nameof(EnsembleSize)} >= {nameof(WriteQuorumSize)} >= {nameof(AckQuorumSize)} >= 1; " +
                 $"got E={EnsembleSize}, Qw={WriteQuorumSize}, Qa={AckQuorumSize}.");
+        }
+
+        Positive(errors, nameof(MinRacksPerWriteSet), MinRacksPerWriteSet);
+        Positive(errors, nameof(MinRegionsPerWriteSet), MinRegionsPerWriteSet);
+        if (Rack is not null && !Ledgers.Placement.NetworkLocation.TryParse(Rack, out _, out string? rackError))
+        {
+            errors.Add($"{nameof(Rack)}: {rackError}");
         }
 
         Positive(errors, nameof(OutputBufferSize), OutputBufferSize);

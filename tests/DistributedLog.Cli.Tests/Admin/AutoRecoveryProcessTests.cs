@@ -97,7 +97,7 @@ public sealed class AutoRecoveryProcessTests(EtcdServer etcd, ITestOutputHelper 
     [Fact]
     public async Task A_bookie_lost_for_good_is_healed_and_the_data_survives_losing_two_more_original_bookies()
     {
-        await using var cluster = await ProcessCluster.StartAsync(6, etcd, bookieArgs: FastRecovery);
+        await using var cluster = await ProcessCluster.StartAsync(6, etcd, bookieArgs: _ => FastRecovery);
         await using var ns = DistributedLogNamespace.Create(cluster.Store, cluster.Client);
         await ns.CreateLogAsync("healed");
         var log = ns.OpenLog("healed");
@@ -168,7 +168,7 @@ public sealed class AutoRecoveryProcessTests(EtcdServer etcd, ITestOutputHelper 
     [Fact]
     public async Task Decommissioning_a_live_bookie_under_load_loses_nothing_and_removes_it()
     {
-        await using var cluster = await ProcessCluster.StartAsync(5, etcd, bookieArgs: ["--no-autorecovery"]);
+        await using var cluster = await ProcessCluster.StartAsync(5, etcd, bookieArgs: _ => ["--no-autorecovery"]);
         await using var ns = DistributedLogNamespace.Create(cluster.Store, cluster.Client);
         await ns.CreateLogAsync("retired");
         var log = ns.OpenLog("retired");

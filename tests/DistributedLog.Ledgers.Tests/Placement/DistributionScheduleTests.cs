@@ -43,17 +43,18 @@ public class DistributionScheduleTests
     public void Random_placement_never_repeats_a_bookie_and_refuses_too_few()
     {
         var policy = new RandomPlacementPolicy(new Random(7));
-        string[] bookies = ["a:1", "b:1", "c:1", "d:1"];
+        BookieNode[] bookies = [.. new[] { "a:1", "b:1", "c:1", "d:1" }.Select(id => new BookieNode(id, NetworkLocation.Default))];
         for (int i = 0; i < 100; i++)
         {
-            var ensemble = policy.ChooseEnsemble(3, bookies);
+            var ensemble = policy.ChooseEnsemble(3, 3, bookies);
             Assert.Equal(3, ensemble.Distinct().Count());
-            string replacement = policy.ReplaceBookie(ensemble, ensemble[0], bookies, new HashSet<string>());
+            var members = bookies.Where(b => ensemble.Contains(b.Id)).ToArray();
+            string replacement = policy.ReplaceBookie(members, 3, members[0].Id, bookies, new HashSet<string>());
             Assert.DoesNotContain(replacement, ensemble);
         }
 
-        var error = Assert.Throws<DlException>(() => policy.ChooseEnsemble(5, bookies));
+        var error = Assert.Throws<DlException>(() => policy.ChooseEnsemble(5, 3, bookies));
         Assert.Equal(StatusCode.NotEnoughBookies, error.Code);
-        Assert.Throws<DlException>(() => policy.ReplaceBookie(["a:1", "b:1", "c:1"], "a:1", ["a:1", "b:1", "c:1"], new HashSet<string>()));
+        Assert.Throws<DlException>(() => policy.ReplaceBookie(bookies[..3], 3, "a:1", bookies[..3], new HashSet<string>()));
     }
 }

@@ -190,6 +190,8 @@ public sealed class DistributedLogHostingTests : IDisposable
         Assert.Equal(defaultLedgers.WriteQuorumSize, ledgers.WriteQuorumSize);
         Assert.Equal(defaultLedgers.AckQuorumSize, ledgers.AckQuorumSize);
         Assert.Equal(defaultLedgers.BookieTimeout, ledgers.BookieTimeout);
+        Assert.Equal(defaultLedgers.MinRacksPerWriteSet, ledgers.MinRacksPerWriteSet);
+        Assert.Equal(defaultLedgers.Rack, ledgers.Rack);
     }
 
     [Fact]
