@@ -17,6 +17,7 @@ public sealed class BookieHost : IAsyncDisposable
 {
     private BookieRegistration? _registration;
     private IMetadataStore? _ownedStore;
+    private OrphanLedgerCollector? _orphans;
 
     private BookieHost(Bookie bookie, BookieServer server)
     {
@@ -29,6 +30,9 @@ public sealed class BookieHost : IAsyncDisposable
 
     /// <summary>Its server.</summary>
     public BookieServer Server { get; }
+
+    /// <summary>The scan-and-compare ledger collector, when the bookie has a metadata store and it is not turned off.</summary>
+    public OrphanLedgerCollector? OrphanCollector => _orphans;
 
     /// <summary>The bookie's id (<c>host:port</c>), by which clients name it.</summary>
     public string BookieId => Bookie.Id;
@@ -108,6 +112,13 @@ public sealed class BookieHost : IAsyncDisposable
                     host._registration = await MetadataStartup.WaitAsync($"Bookie {bookieId}: registering",
                         ct => BookieRegistration.StartAsync(store, bookie, journalDirectory, ledgerDirectory, options.RegistrationTtl, registrationLogger, ct),
                         registrationLogger, cancellationToken: cancellationToken);
+                    if (options.GcScanInterval > TimeSpan.Zero)
+                    {
+                        host._orphans = new OrphanLedgerCollector(bookie, store,
+                            new OrphanLedgerCollectorOptions { ScanInterval = options.GcScanInterval, OrphanDelay = options.GcOrphanDelay },
+                            loggerFactory.CreateLogger<OrphanLedgerCollector>());
+                        host._orphans.Start();
+                    }
                 }
             }
             catch
@@ -130,9 +141,14 @@ public sealed class BookieHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Unregisters, stops serving, then closes the bookie (journal and storage).</summary>
+    /// <summary>Stops the ledger garbage collection, unregisters, stops serving, then closes the bookie (journal and storage).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_orphans is not null)
+        {
+            await _orphans.DisposeAsync();
+        }
+
         if (_registration is not null)
         {
             await _registration.DisposeAsync();

@@ -21,6 +21,21 @@ internal static class BookieCommand
         var minFree = new Option<long>("--min-free-mb") { Description = "Turn read-only below this much free disk (MiB).", DefaultValueFactory = _ => 256 };
         var noSync = new Option<bool>("--no-journal-sync") { Description = "Acknowledge before fdatasync (UNSAFE; benchmarks only)." };
         var metadata = new Option<string?>("--metadata") { Description = "Metadata store to register in: etcd://host:port[/root] or file:///path/meta.db." };
+        var gcInterval = new Option<double>("--gc-interval-seconds")
+        {
+            Description = "Interval of storage garbage collection (entry logs of deleted ledgers removed or compacted), in seconds.",
+            DefaultValueFactory = _ => 60,
+        };
+        var gcScan = new Option<double>("--gc-scan-interval-seconds")
+        {
+            Description = "Interval of the scan that deletes local ledgers whose metadata is gone (missed deletes), in seconds; 0 turns it off. Needs --metadata.",
+            DefaultValueFactory = _ => 600,
+        };
+        var gcDelay = new Option<double>("--gc-orphan-delay-seconds")
+        {
+            Description = "How long a local ledger must stay without metadata before that scan deletes it, in seconds.",
+            DefaultValueFactory = _ => 3600,
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
 
@@ -29,7 +44,7 @@ internal static class BookieCommand
 
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
-            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, logLevel, json, faultFile,
+            data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, gcInterval, gcScan, gcDelay, logLevel, json, faultFile,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -45,6 +60,24 @@ internal static class BookieCommand
                 throw new ArgumentException($"--write-cache-mb must be at least 2 (got {result.GetValue(writeCache)}).");
             }
 
+            double gcSeconds = result.GetValue(gcInterval);
+            if (!(gcSeconds > 0) || !double.IsFinite(gcSeconds))
+            {
+                throw new ArgumentException($"--gc-interval-seconds must be a positive number of seconds (got {gcSeconds}).");
+            }
+
+            double scanSeconds = result.GetValue(gcScan);
+            if (!(scanSeconds >= 0) || !double.IsFinite(scanSeconds))
+            {
+                throw new ArgumentException($"--gc-scan-interval-seconds must be 0 (off) or a positive number of seconds (got {scanSeconds}).");
+            }
+
+            double delaySeconds = result.GetValue(gcDelay);
+            if (!(delaySeconds >= 0) || !double.IsFinite(delaySeconds))
+            {
+                throw new ArgumentException($"--gc-orphan-delay-seconds must be 0 or a positive number of seconds (got {delaySeconds}).");
+            }
+
             var options = new BookieHostOptions
             {
                 DataDirectory = result.GetValue(data)!.FullName,
@@ -56,6 +89,9 @@ internal static class BookieCommand
                 JournalFileSize = (long)result.GetValue(journalFile) << 20,
                 EntryLogSizeLimit = (long)result.GetValue(entryLog) << 20,
                 FlushInterval = TimeSpan.FromSeconds(flushSeconds),
+                GcInterval = TimeSpan.FromSeconds(gcSeconds),
+                GcScanInterval = TimeSpan.FromSeconds(scanSeconds),
+                GcOrphanDelay = TimeSpan.FromSeconds(delaySeconds),
                 MinFreeDiskBytes = result.GetValue(minFree) << 20,
                 JournalSyncData = !result.GetValue(noSync),
                 MetadataUri = result.GetValue(metadata),
