@@ -36,8 +36,10 @@ public sealed class ProcessCluster : IAsyncDisposable
 
     public LedgerClient Client { get; private set; } = null!;
 
-    /// <summary>Starts etcd (unless one is given) and <paramref name="bookies"/> bookie processes, and waits until all registered.</summary>
-    public static async Task<ProcessCluster> StartAsync(int bookies, EtcdServer? etcd = null, LedgerClientOptions? options = null)
+    /// <summary>Starts etcd (unless one is given) and <paramref name="bookies"/> bookie processes (with <paramref name="bookieArgs"/>
+    /// added to their command lines), and waits until all registered.</summary>
+    public static async Task<ProcessCluster> StartAsync(int bookies, EtcdServer? etcd = null, LedgerClientOptions? options = null,
+        params string[] bookieArgs)
     {
         bool ownsEtcd = etcd is null;
         if (etcd is null)
@@ -53,8 +55,8 @@ public sealed class ProcessCluster : IAsyncDisposable
         {
             for (int i = 0; i < bookies; i++)
             {
-                cluster._bookies.Add(new BookieProcess(TestEntries.TempDirectory($"pc-bookie-{i}"), "--metadata", uri, "--journal-file-mb", "8",
-                    "--write-cache-mb", "16", "--log-level", "Warning"));
+                cluster._bookies.Add(new BookieProcess(TestEntries.TempDirectory($"pc-bookie-{i}"), ["--metadata", uri, "--journal-file-mb", "8",
+                    "--write-cache-mb", "16", "--log-level", "Warning", .. bookieArgs]));
             }
 
             await Task.WhenAll(cluster._bookies.Select(b => b.StartAsync()));
