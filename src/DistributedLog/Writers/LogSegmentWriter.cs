@@ -53,7 +53,7 @@ internal sealed class LogSegmentWriter
         _flushTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnTimer(commit: false), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _commitTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnTimer(commit: true), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _lastTransmit = options.TimeProvider.GetTimestamp();
-        if (options.KeepAliveInterval is { } keepAlive)
+        if (options.KeepAliveInterval is { } keepAlive && keepAlive > TimeSpan.Zero)
         {
             _keepAliveTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnKeepAliveTimer(), this, keepAlive, Timeout.InfiniteTimeSpan);
         }

@@ -47,7 +47,7 @@ public sealed record LogWriterOptions
     /// DistributedLog's <c>periodicKeepAliveMilliSeconds</c>: when the segment has sent nothing for this long, a
     /// keep-alive control record is written. Tailing readers see the log advance, so their idle error
     /// (<see cref="Readers.LogReaderOptions.IdleReaderErrorThreshold"/>) then means a stalled or dead writer, not a quiet
-    /// one. Null (the default, as in DistributedLog) sends none; the write proxy turns it on.
+    /// one. Null or not positive (the default, as in DistributedLog) sends none; the write proxy turns it on.
     /// </summary>
     public TimeSpan? KeepAliveInterval { get; init; }
 
