@@ -14,6 +14,9 @@ public static class LedgerKeys
     /// <summary>Prefix of ledger metadata keys.</summary>
     public const string Prefix = "ledgers/";
 
+    /// <summary>The first key after every ledger key (the end of the <see cref="Prefix"/> range, exclusive).</summary>
+    public const string PrefixEnd = "ledgers0";
+
     /// <summary>Key of a ledger's metadata.</summary>
     /// <param name="ledgerId">The ledger id (not negative).</param>
     public static string Ledger(long ledgerId) => Prefix + ledgerId.ToString("D19", CultureInfo.InvariantCulture);

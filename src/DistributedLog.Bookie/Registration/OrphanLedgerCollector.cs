@@ -40,6 +40,7 @@ public sealed partial class OrphanLedgerCollector : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.ScanInterval, TimeSpan.Zero, nameof(options.ScanInterval));
         ArgumentOutOfRangeException.ThrowIfLessThan(options.OrphanDelay, TimeSpan.Zero, nameof(options.OrphanDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.ListPageSize, 1, nameof(options.ListPageSize));
         _bookie = bookie;
         _store = store;
         _options = options;
@@ -85,12 +86,39 @@ public sealed partial class OrphanLedgerCollector : IAsyncDisposable
         var known = new HashSet<long>();
         try
         {
-            MetadataListing listing = await _store.ListAsync(LedgerKeys.Prefix, cancellationToken);
-            foreach (VersionedValue item in listing)
+            // Paged, so a store with millions of ledgers is never read in one response. Pages are separate snapshots,
+            // which is safe: every local ledger's metadata existed before the first page, so it is in its page unless
+            // it was deleted.
+            string from = LedgerKeys.Prefix;
+            while (true)
             {
-                if (LedgerKeys.TryParse(item.Key, out long id))
+                MetadataListing page = await _store.ListRangeAsync(from, LedgerKeys.PrefixEnd, _options.ListPageSize, cancellationToken);
+                foreach (VersionedValue item in page)
                 {
-                    known.Add(id);
+                    if (LedgerKeys.TryParse(item.Key, out long id))
+                    {
+                        known.Add(id);
+                    }
+                }
+
+                if (page.Count < _options.ListPageSize)
+                {
+                    break;
+                }
+
+                string last = page[page.Count - 1].Key;
+                if (LedgerKeys.TryParse(last, out long lastId))
+                {
+                    if (lastId == long.MaxValue)
+                    {
+                        break;
+                    }
+
+                    from = LedgerKeys.Ledger(lastId + 1);
+                }
+                else
+                {
+                    from = last + "\0"; // a stray key under the prefix: continue just after it
                 }
             }
         }
@@ -224,6 +252,9 @@ public sealed class OrphanLedgerCollectorOptions
     /// is deleted. Default 1 h.
     /// </summary>
     public TimeSpan OrphanDelay { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Ledger keys read per metadata listing (the listing is paged). Default 10 000.</summary>
+    public int ListPageSize { get; init; } = 10_000;
 
     /// <summary>The clock.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

@@ -9,7 +9,7 @@ namespace DistributedLog.Ledgers.Tests.Cluster;
 /// <summary>
 /// The scan-and-compare collector's safety delay on a fake clock, over in-process bookies and the embedded store: an
 /// orphan goes exactly when it has been seen without metadata for the delay; one that appears later waits its own
-/// full delay; a ledger with metadata is never touched.
+/// full delay; a ledger with metadata is never touched. The first test lists the metadata one key per page.
 /// </summary>
 public sealed class OrphanLedgerCollectorTests
 {
@@ -34,16 +34,17 @@ public sealed class OrphanLedgerCollectorTests
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var bookie = cluster.Host(0)!.Bookie;
         await using var collector = new OrphanLedgerCollector(bookie, cluster.Store,
-            new OrphanLedgerCollectorOptions { ScanInterval = TimeSpan.FromMinutes(10), OrphanDelay = Delay, TimeProvider = time },
+            new OrphanLedgerCollectorOptions { ScanInterval = TimeSpan.FromMinutes(10), OrphanDelay = Delay, TimeProvider = time, ListPageSize = 1 },
             NullLogger<OrphanLedgerCollector>.Instance);
         async Task<StatusCode> StatusAsync(long ledger) => (await cluster.Client.Bookies.ReadEntryAsync(bookie.Id, ledger, 0)).Status;
 
         long kept = await WriteLedgerAsync(cluster);
         long orphan = await WriteLedgerAsync(cluster);
+        long keptToo = await WriteLedgerAsync(cluster); // on a later page than the first one
         Assert.True(await cluster.Store.DeleteAsync(LedgerKeys.Ledger(orphan)));
 
         var first = await collector.RunOnceAsync();
-        Assert.Equal(new OrphanScanResult(Completed: true, LocalLedgers: 2, Orphans: 1, Deleted: 0), first);
+        Assert.Equal(new OrphanScanResult(Completed: true, LocalLedgers: 3, Orphans: 1, Deleted: 0), first);
         time.Advance(Delay - TimeSpan.FromSeconds(1));
         Assert.Equal(0, (await collector.RunOnceAsync()).Deleted);
         Assert.Equal(StatusCode.Success, await StatusAsync(orphan));
@@ -64,8 +65,9 @@ public sealed class OrphanLedgerCollectorTests
 
         // Days later the ledger with metadata is still whole.
         time.Advance(TimeSpan.FromDays(3));
-        Assert.Equal(new OrphanScanResult(true, 1, 0, 0), await collector.RunOnceAsync());
+        Assert.Equal(new OrphanScanResult(true, 2, 0, 0), await collector.RunOnceAsync());
         Assert.Equal(StatusCode.Success, await StatusAsync(kept));
+        Assert.Equal(StatusCode.Success, await StatusAsync(keptToo));
         var reader = await cluster.Client.OpenLedgerAsync(kept);
         Assert.Equal(3, (await reader.ReadAsync(0, 2)).Count);
     }
