@@ -68,6 +68,16 @@ public sealed partial class Bookie
         return true;
     }
 
+    /// <summary>The ids of the ledgers this bookie stores (not deleted), as a snapshot.</summary>
+    public IReadOnlyList<long> ListLedgers() => _storage.ListLedgers();
+
+    /// <summary>
+    /// Deletes a ledger on this bookie only, like a client's delete request: reads and adds fail from now on and garbage
+    /// collection reclaims its space. Used by the scan-and-compare collector for ledgers whose metadata is gone.
+    /// </summary>
+    /// <returns><see cref="Protocol.Errors.StatusCode.Success"/>, or why it was not deleted (read-only bookie, I/O error).</returns>
+    public Protocol.Errors.StatusCode DeleteLedgerLocally(long ledgerId) => DeleteLedger(ledgerId);
+
     /// <summary>Runs one garbage-collection pass now.</summary>
     public Task<Storage.GarbageCollectionResult> CollectGarbageAsync(CancellationToken cancellationToken = default) =>
         _storage.CollectGarbageAsync(cancellationToken);

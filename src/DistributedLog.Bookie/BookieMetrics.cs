@@ -23,6 +23,9 @@ public sealed class BookieMetrics : IDisposable
     private readonly Histogram<double> _batchLatency;
     private readonly Histogram<long> _batchRecords;
     private readonly Counter<long> _journalBytes;
+    private readonly Counter<long> _gcScans;
+    private readonly Counter<long> _gcScansSkipped;
+    private readonly Counter<long> _gcOrphansDeleted;
 
     /// <summary>Creates the instruments for bookie <paramref name="bookieId"/>.</summary>
     public BookieMetrics(string bookieId, IMeterFactory? meterFactory = null)
@@ -39,6 +42,9 @@ public sealed class BookieMetrics : IDisposable
         _batchLatency = _meter.CreateHistogram<double>("bookie.journal.batch.duration", "ms", "Duration of writing and syncing one group-commit batch.");
         _batchRecords = _meter.CreateHistogram<long>("bookie.journal.batch.records", "{record}", "Records per group-commit batch.");
         _journalBytes = _meter.CreateCounter<long>("bookie.journal.bytes", "By", "Bytes written to the journal.");
+        _gcScans = _meter.CreateCounter<long>("bookie.gc.scans", "{scan}", "Scan-and-compare rounds that compared local ledgers with the metadata store.");
+        _gcScansSkipped = _meter.CreateCounter<long>("bookie.gc.scans.skipped", "{scan}", "Scan-and-compare rounds skipped because the metadata store did not answer.");
+        _gcOrphansDeleted = _meter.CreateCounter<long>("bookie.gc.orphans.deleted", "{ledger}", "Local ledgers deleted because their metadata was gone (missed deletes).");
     }
 
     /// <summary>Records one acknowledged add.</summary>
@@ -69,6 +75,12 @@ public sealed class BookieMetrics : IDisposable
         _fsyncLatency.Record(fsync.TotalMilliseconds, _tag);
         _batchLatency.Record(total.TotalMilliseconds, _tag);
     }
+
+    /// <summary>Records one scan-and-compare round: completed, or skipped because the metadata store failed.</summary>
+    public void RecordGcScan(bool completed) => (completed ? _gcScans : _gcScansSkipped).Add(1, _tag);
+
+    /// <summary>Records one orphan ledger deleted by the scan-and-compare collector.</summary>
+    public void RecordOrphanDeleted() => _gcOrphansDeleted.Add(1, _tag);
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();

@@ -17,6 +17,8 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Counter<long> _softExceeded;
     private readonly Counter<long> _released;
     private readonly Histogram<double> _writeLatency;
+    private readonly Counter<long> _retentionPurged;
+    private readonly Counter<long> _retentionErrors;
 
     public ProxyMetrics(IMeterFactory? meterFactory, Func<int> ownedLogs)
     {
@@ -29,6 +31,8 @@ internal sealed class ProxyMetrics : IDisposable
         _softExceeded = _meter.CreateCounter<long>("dl.proxy.limit.soft_exceeded", description: "Requests above a soft limit (accepted).");
         _released = _meter.CreateCounter<long>("dl.proxy.logs.released", description: "Logs released (closed, failed, idle or drained).");
         _writeLatency = _meter.CreateHistogram<double>("dl.proxy.write.latency", unit: "ms", description: "Time from receiving a unary write to its acknowledgement.");
+        _retentionPurged = _meter.CreateCounter<long>("dl.proxy.retention.segments_purged", description: "Completed segments truncated (ledgers deleted) by the retention policy.");
+        _retentionErrors = _meter.CreateCounter<long>("dl.proxy.retention.errors", description: "Logs whose retention round failed (tried again next round).");
         _meter.CreateObservableGauge("dl.proxy.logs.owned", ownedLogs, description: "Logs whose writer this proxy holds.");
     }
 
@@ -50,6 +54,10 @@ internal sealed class ProxyMetrics : IDisposable
     public void Released(string reason) => _released.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     public void WriteLatency(double milliseconds) => _writeLatency.Record(milliseconds);
+
+    public void RetentionPurged(int segments) => _retentionPurged.Add(segments);
+
+    public void RetentionFailed() => _retentionErrors.Add(1);
 
     public void Dispose() => _meter.Dispose();
 }

@@ -17,6 +17,7 @@ public sealed class BookieHost : IAsyncDisposable
 {
     private BookieRegistration? _registration;
     private IMetadataStore? _ownedStore;
+    private OrphanLedgerCollector? _orphans;
 
     private BookieHost(Bookie bookie, BookieServer server)
     {
@@ -32,6 +33,9 @@ public sealed class BookieHost : IAsyncDisposable
 
     /// <summary>The metadata store the bookie registered in (null without one).</summary>
     public IMetadataStore? MetadataStore { get; private set; }
+
+    /// <summary>The scan-and-compare ledger collector, when the bookie has a metadata store and it is not turned off.</summary>
+    public OrphanLedgerCollector? OrphanCollector => _orphans;
 
     /// <summary>The bookie's id (<c>host:port</c>), by which clients name it.</summary>
     public string BookieId => Bookie.Id;
@@ -112,6 +116,13 @@ public sealed class BookieHost : IAsyncDisposable
                     host._registration = await MetadataStartup.WaitAsync($"Bookie {bookieId}: registering",
                         ct => BookieRegistration.StartAsync(store, bookie, journalDirectory, ledgerDirectory, options.RegistrationTtl, registrationLogger, ct, options.Rack),
                         registrationLogger, cancellationToken: cancellationToken);
+                    if (options.GcScanInterval > TimeSpan.Zero)
+                    {
+                        host._orphans = new OrphanLedgerCollector(bookie, store,
+                            new OrphanLedgerCollectorOptions { ScanInterval = options.GcScanInterval, OrphanDelay = options.GcOrphanDelay },
+                            loggerFactory.CreateLogger<OrphanLedgerCollector>());
+                        host._orphans.Start();
+                    }
                 }
             }
             catch
@@ -134,9 +145,14 @@ public sealed class BookieHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Unregisters, stops serving, then closes the bookie (journal and storage).</summary>
+    /// <summary>Stops the ledger garbage collection, unregisters, stops serving, then closes the bookie (journal and storage).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_orphans is not null)
+        {
+            await _orphans.DisposeAsync();
+        }
+
         if (_registration is not null)
         {
             await _registration.DisposeAsync();

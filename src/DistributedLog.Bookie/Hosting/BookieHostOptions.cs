@@ -35,6 +35,15 @@ public sealed class BookieHostOptions
     /// <summary>Garbage-collection interval. Default 1 min.</summary>
     public TimeSpan GcInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Interval of the scan-and-compare ledger garbage collection (local ledgers without metadata are deleted; see
+    /// <see cref="Registration.OrphanLedgerCollector"/>). Needs a metadata store. Default 10 min; <see cref="TimeSpan.Zero"/> turns it off.
+    /// </summary>
+    public TimeSpan GcScanInterval { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long a local ledger must stay without metadata before the scan-and-compare collector deletes it. Default 1 h.</summary>
+    public TimeSpan GcOrphanDelay { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>How often free space is checked and a bookie made read-only by a full disk tries to become writable again. Default 5 s.</summary>
     public TimeSpan DiskCheckInterval { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -94,6 +94,21 @@ public sealed partial class DbLedgerStorage : ILedgerStorage
     public bool LedgerExists(long ledgerId) => _ledgers.TryGetValue(ledgerId, out LedgerState? state) && !state.Deleted;
 
     /// <inheritdoc />
+    public IReadOnlyList<long> ListLedgers()
+    {
+        var ids = new List<long>(_ledgers.Count);
+        foreach (KeyValuePair<long, LedgerState> pair in _ledgers)
+        {
+            if (!pair.Value.Deleted)
+            {
+                ids.Add(pair.Key);
+            }
+        }
+
+        return ids;
+    }
+
+    /// <inheritdoc />
     public bool IsDeleted(long ledgerId) => _ledgers.TryGetValue(ledgerId, out LedgerState? state) && state.Deleted;
 
     /// <inheritdoc />

@@ -15,6 +15,9 @@ public interface ILedgerStorage : IAsyncDisposable
     /// <summary>Whether the ledger is known (has a master key or entries) and not deleted.</summary>
     bool LedgerExists(long ledgerId);
 
+    /// <summary>The ids of the ledgers known here and not deleted (a snapshot, in no particular order).</summary>
+    IReadOnlyList<long> ListLedgers();
+
     /// <summary>Whether the ledger was deleted on this bookie (ids are never reused, so a deleted ledger stays deleted).</summary>
     bool IsDeleted(long ledgerId);
 

@@ -29,6 +29,21 @@ internal static class BookieCommand
             Description = "Network location of this bookie, /REGION/RACK; placement spreads each write set over racks and regions.",
             DefaultValueFactory = _ => NetworkLocation.DefaultPath,
         };
+        var gcInterval = new Option<double>("--gc-interval-seconds")
+        {
+            Description = "Interval of storage garbage collection (entry logs of deleted ledgers removed or compacted), in seconds.",
+            DefaultValueFactory = _ => 60,
+        };
+        var gcScan = new Option<double>("--gc-scan-interval-seconds")
+        {
+            Description = "Interval of the scan that deletes local ledgers whose metadata is gone (missed deletes), in seconds; 0 turns it off. Needs --metadata.",
+            DefaultValueFactory = _ => 600,
+        };
+        var gcDelay = new Option<double>("--gc-orphan-delay-seconds")
+        {
+            Description = "How long a local ledger must stay without metadata before that scan deletes it, in seconds.",
+            DefaultValueFactory = _ => 3600,
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
         var noAutoRecovery = new Option<bool>("--no-autorecovery") { Description = "Do not run auto-recovery (the auditor candidate and a replication worker) in this bookie." };
@@ -54,7 +69,7 @@ internal static class BookieCommand
         var command = new Command("bookie", "Run a bookie (storage node) until interrupted.")
         {
             data, port, host, journal, ledgers, writeCache, journalFile, entryLog, flush, minFree, noSync, metadata, rack, logLevel, json, faultFile,
-            noAutoRecovery, lostDelay, auditInterval, grace,
+            noAutoRecovery, lostDelay, auditInterval, grace, gcInterval, gcScan, gcDelay,
         };
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
@@ -77,6 +92,24 @@ internal static class BookieCommand
             }
 
             string location = NetworkLocation.Parse(result.GetValue(rack)!).Path;
+            double gcSeconds = result.GetValue(gcInterval);
+            if (!(gcSeconds > 0) || !double.IsFinite(gcSeconds))
+            {
+                throw new ArgumentException($"--gc-interval-seconds must be a positive number of seconds (got {gcSeconds}).");
+            }
+
+            double scanSeconds = result.GetValue(gcScan);
+            if (!(scanSeconds >= 0) || !double.IsFinite(scanSeconds))
+            {
+                throw new ArgumentException($"--gc-scan-interval-seconds must be 0 (off) or a positive number of seconds (got {scanSeconds}).");
+            }
+
+            double delaySeconds = result.GetValue(gcDelay);
+            if (!(delaySeconds >= 0) || !double.IsFinite(delaySeconds))
+            {
+                throw new ArgumentException($"--gc-orphan-delay-seconds must be 0 or a positive number of seconds (got {delaySeconds}).");
+            }
+
             var options = new BookieHostOptions
             {
                 DataDirectory = result.GetValue(data)!.FullName,
@@ -88,6 +121,9 @@ internal static class BookieCommand
                 JournalFileSize = (long)result.GetValue(journalFile) << 20,
                 EntryLogSizeLimit = (long)result.GetValue(entryLog) << 20,
                 FlushInterval = TimeSpan.FromSeconds(flushSeconds),
+                GcInterval = TimeSpan.FromSeconds(gcSeconds),
+                GcScanInterval = TimeSpan.FromSeconds(scanSeconds),
+                GcOrphanDelay = TimeSpan.FromSeconds(delaySeconds),
                 MinFreeDiskBytes = result.GetValue(minFree) << 20,
                 JournalSyncData = !result.GetValue(noSync),
                 MetadataUri = result.GetValue(metadata),

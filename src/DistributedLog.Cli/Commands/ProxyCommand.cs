@@ -33,18 +33,38 @@ internal static class ProxyCommand
         var minRacks = PlacementOptions.MinRacks();
         var minRegions = PlacementOptions.MinRegions();
         var rack = PlacementOptions.ClientRack();
+        var keepAlive = new Option<double>("--keepalive-seconds")
+        {
+            Description = "An owned log with nothing written for this long gets a keep-alive control record, so tailing readers know its writer is alive; 0 turns it off.",
+            DefaultValueFactory = _ => 5,
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level.", DefaultValueFactory = _ => LogLevel.Information };
         var json = ClientOptions.Json();
+        var retention = new RetentionFlags();
         var command = new Command("proxy", "Run a write proxy until interrupted.")
         {
             port, adminPort, host, metadata, ns, advertise, ttl, maxLogs, idle, timeout, logRps, logBps, proxyRps, proxyBps, softLogRps, softProxyRps,
-            ensemble, writeQuorum, ackQuorum, segmentBytes, minRacks, minRegions, rack, logLevel, json,
+            ensemble, writeQuorum, ackQuorum, segmentBytes, minRacks, minRegions, rack, keepAlive, logLevel, json,
         };
+        foreach (var option in retention.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
             using var loggerFactory = ServerRun.Logging(result.GetValue(logLevel));
+            var (retentionPolicy, retentionCheck) = retention.Parse(result);
+            double keepAliveSeconds = result.GetValue(keepAlive);
+            if (!(keepAliveSeconds >= 0) || !double.IsFinite(keepAliveSeconds))
+            {
+                throw new ArgumentException($"--keepalive-seconds must be 0 (off) or a positive number of seconds (got {keepAliveSeconds}).");
+            }
+
             var options = new ProxyOptions
             {
+                Retention = retentionPolicy,
+                RetentionCheckInterval = retentionCheck,
                 Host = result.GetValue(host)!,
                 Port = result.GetValue(port),
                 AdminPort = result.GetValue(adminPort),
@@ -72,6 +92,7 @@ internal static class ProxyCommand
                     WriteQuorumSize = result.GetValue(writeQuorum),
                     AckQuorumSize = result.GetValue(ackQuorum),
                     MaxSegmentBytes = result.GetValue(segmentBytes),
+                    KeepAliveInterval = keepAliveSeconds > 0 ? TimeSpan.FromSeconds(keepAliveSeconds) : null,
                 },
                 Ledgers = PlacementOptions.LedgerClient(result.GetValue(minRacks), result.GetValue(minRegions), result.GetValue(rack), loggerFactory),
             };

@@ -22,10 +22,16 @@ internal static class SandboxCommand
             Description = "The bookies turn read-only below this much free disk (MiB); 0 turns the check off (a full disk still makes them read-only until space returns).",
             DefaultValueFactory = _ => 256,
         };
+        var retention = new RetentionFlags();
         var command = new Command("sandbox", "Run everything in one process (embedded metadata, bookies, a write proxy) until interrupted.")
         {
             data, port, bookies, json, logLevel, minFree,
         };
+        foreach (var option in retention.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((result, cancellationToken) => CliErrors.RunAsync(async () =>
         {
             using var loggerFactory = ServerRun.Logging(result.GetValue(logLevel));
@@ -35,12 +41,13 @@ internal static class SandboxCommand
                 throw new ArgumentException($"--min-free-mb must not be negative (got {minFreeMb}).");
             }
 
+            var (retentionPolicy, retentionCheck) = retention.Parse(result);
             var (stop, sigterm) = ServerRun.StopSignal(cancellationToken);
             using (stop)
             using (sigterm)
             {
                 await using var sandbox = await SandboxHost.StartAsync(result.GetValue(data)!.FullName, result.GetValue(port), result.GetValue(bookies), loggerFactory, stop.Token,
-                    minFreeMb << 20);
+                    minFreeMb << 20, retentionPolicy, retentionCheck);
                 ServerRun.PrintReady(result.GetValue(json),
                     $"dlog sandbox ready: proxy {sandbox.Proxy.Endpoint}, {sandbox.BookieIds.Count} bookies, metrics {sandbox.Proxy.AdminEndpoint}/metrics, data {sandbox.DataDirectory}",
                     w =>

@@ -5,6 +5,7 @@ using DistributedLog.Ledgers.Metadata;
 using DistributedLog.Metadata;
 using DistributedLog.Namespaces;
 using DistributedLog.Proxy.Hosting;
+using DistributedLog.Segments;
 using DistributedLog.Writers;
 using Microsoft.Extensions.Logging;
 
@@ -33,7 +34,7 @@ internal sealed class SandboxHost : IAsyncDisposable
     public ProxyHost Proxy { get; private set; } = null!;
 
     public static async Task<SandboxHost> StartAsync(string dataDirectory, int port, int bookies, ILoggerFactory loggerFactory, CancellationToken cancellationToken,
-        long minFreeDiskBytes = 256L << 20)
+        long minFreeDiskBytes = 256L << 20, RetentionPolicy? retention = null, TimeSpan? retentionCheckInterval = null)
     {
         if (bookies is < 1 or > 9)
         {
@@ -80,11 +81,14 @@ internal sealed class SandboxHost : IAsyncDisposable
             {
                 Port = port,
                 OwnershipTtl = TimeSpan.FromSeconds(5),
+                Retention = retention ?? RetentionPolicy.KeepForever,
+                RetentionCheckInterval = retentionCheckInterval ?? TimeSpan.FromMinutes(5),
                 Writer = new LogWriterOptions
                 {
                     EnsembleSize = ensemble,
                     WriteQuorumSize = ensemble,
                     AckQuorumSize = Math.Min(2, ensemble),
+                    KeepAliveInterval = TimeSpan.FromSeconds(5),
                 },
             }, ns, loggerFactory, cancellationToken);
             parts.Add(proxy);

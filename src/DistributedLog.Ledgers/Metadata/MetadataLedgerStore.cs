@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text.Json;
+using DistributedLog.Bookie.Registration;
 using DistributedLog.Metadata;
 using DistributedLog.Protocol.Errors;
 
@@ -8,20 +8,20 @@ namespace DistributedLog.Ledgers.Metadata;
 /// <summary>
 /// Ledger metadata in the project's metadata store:
 /// <code>
-/// ledgers/&lt;id, 19 digits&gt;   LedgerMetadata as JSON; its store version is the CAS version
+/// ledgers/&lt;id, 19 digits&gt;   LedgerMetadata as JSON; its store version is the CAS version (key layout: <see cref="LedgerKeys"/>)
 /// idgen/ledgers               the ledger id counter (<see cref="MetadataIdGenerator"/>)
 /// </code>
 /// </summary>
 public sealed class MetadataLedgerStore(IMetadataStore store) : ILedgerMetadataStore
 {
     /// <summary>Prefix of ledger metadata keys.</summary>
-    public const string LedgersPrefix = "ledgers/";
+    public const string LedgersPrefix = LedgerKeys.Prefix;
 
     /// <summary>Key of the ledger id counter.</summary>
     public const string IdCounterKey = "idgen/ledgers";
 
     /// <summary>Key of a ledger's metadata.</summary>
-    public static string LedgerKey(long ledgerId) => LedgersPrefix + ledgerId.ToString("D19", CultureInfo.InvariantCulture);
+    public static string LedgerKey(long ledgerId) => LedgerKeys.Ledger(ledgerId);
 
     private readonly MetadataIdGenerator _ids = new(store);
     private readonly SemaphoreSlim _idGate = new(1, 1);

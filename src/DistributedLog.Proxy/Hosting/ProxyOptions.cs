@@ -65,10 +65,25 @@ public sealed class ProxyOptions
     /// </summary>
     public int MaxMessageSize { get; init; } = 4 << 20;
 
+    /// <summary>
+    /// The namespace's retention policy, applied by this proxy to the logs it owns (completed segments past it are
+    /// truncated and their ledgers deleted). Default: keep forever.
+    /// </summary>
+    public Segments.RetentionPolicy Retention { get; init; } = Segments.RetentionPolicy.KeepForever;
+
+    /// <summary>How often the retention policy is applied to the owned logs. Default 5 min.</summary>
+    public TimeSpan RetentionCheckInterval { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Checks the settings; returns what is wrong, or nothing.</summary>
     public IReadOnlyList<string> GetValidationErrors()
     {
         var errors = new List<string>();
+        errors.AddRange(Retention.GetValidationErrors());
+        if (RetentionCheckInterval <= TimeSpan.Zero)
+        {
+            errors.Add($"Retention check interval {RetentionCheckInterval} must be positive.");
+        }
+
         if (Port is < 0 or > 65535)
         {
             errors.Add($"Port {Port} is outside 0..65535.");

@@ -25,6 +25,7 @@ internal sealed class LogOwnershipCache : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _idleSweeper;
+    private readonly Task _retention;
     private int _disposed;
 
     public LogOwnershipCache(DistributedLogNamespace ns, ProxyOptions options, string endpoint, ProxyMetrics metrics, TimeProvider time, ILogger logger)
@@ -36,7 +37,16 @@ internal sealed class LogOwnershipCache : IAsyncDisposable
         _time = time;
         _logger = logger;
         _idleSweeper = SweepIdleAsync();
+        Retention = new LogRetention(ns, options, OwnedLogNames, metrics, time, logger);
+        _retention = Retention.RunAsync(_stopping.Token);
     }
+
+    /// <summary>The retention rounds over the owned logs (running when the policy is enabled).</summary>
+    public LogRetention Retention { get; }
+
+    /// <summary>The names of the logs owned now (acquired, not being released).</summary>
+    public IReadOnlyList<string> OwnedLogNames() =>
+        [.. _logs.Where(pair => pair.Value.IsValueCreated && pair.Value.Value.IsCompletedSuccessfully).Select(pair => pair.Key)];
 
     /// <summary>This proxy's endpoint, as written into the locks it holds.</summary>
     public string Endpoint { get; }
@@ -124,6 +134,8 @@ internal sealed class LogOwnershipCache : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+
+        await _retention;
 
         _stopping.Dispose();
     }

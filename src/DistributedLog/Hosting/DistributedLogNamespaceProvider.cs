@@ -81,7 +81,7 @@ public sealed class DistributedLogNamespaceProvider : IDistributedLogNamespacePr
         }
 
         var ns = await GetNamespaceAsync(cancellationToken);
-        return await ns.OpenLog(logName).PurgeOlderThanAsync(retention, TimeProvider, cancellationToken);
+        return await ns.OpenLog(logName).ApplyRetentionAsync(new Segments.RetentionPolicy { MaxAge = retention }, TimeProvider.GetUtcNow(), cancellationToken);
     }
 
     /// <summary>Closes the namespace if it was opened (an open in progress is cancelled). Idempotent.</summary>

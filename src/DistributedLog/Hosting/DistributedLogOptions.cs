@@ -65,8 +65,15 @@ public sealed class DistributedLogOptions
     public TimeSpan? SegmentRollingInterval { get; set; }
 
     /// <summary>
+    /// Writers send a keep-alive control record after this long without sending anything, so tailing readers' idle
+    /// errors mean a stalled writer (see <see cref="LogWriterOptions.KeepAliveInterval"/>). Default null: none.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; set; }
+
+    /// <summary>
     /// Time-based retention: completed segments older than this may be purged
-    /// (<see cref="IDistributedLogNamespaceProvider.PurgeExpiredAsync"/>, or <c>LogManager.PurgeOlderThanAsync</c>).
+    /// (<see cref="IDistributedLogNamespaceProvider.PurgeExpiredAsync"/>, which keeps the last completed segment, or
+    /// <c>LogManager.PurgeOlderThanAsync</c>, which does not).
     /// Default null: keep records forever.
     /// </summary>
     public TimeSpan? Retention { get; set; }
@@ -125,6 +132,7 @@ public sealed class DistributedLogOptions
         Compression = Compression,
         MaxSegmentBytes = MaxSegmentBytes,
         SegmentRollingInterval = SegmentRollingInterval,
+        KeepAliveInterval = KeepAliveInterval,
         LockTimeout = LockTimeout,
         OwnershipTtl = OwnershipTtl,
         TimeProvider = timeProvider ?? TimeProvider.System,
@@ -185,6 +193,11 @@ public sealed class DistributedLogOptions
         if (SegmentRollingInterval is { } rolling)
         {
             Positive(errors, nameof(SegmentRollingInterval), rolling);
+        }
+
+        if (KeepAliveInterval is { } keepAlive)
+        {
+            Positive(errors, nameof(KeepAliveInterval), keepAlive);
         }
 
         if (Retention is { } retention)

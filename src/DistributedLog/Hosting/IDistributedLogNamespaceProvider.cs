@@ -31,8 +31,9 @@ public interface IDistributedLogNamespaceProvider
     LogReaderOptions ReaderOptions { get; }
 
     /// <summary>
-    /// Applies <see cref="DistributedLogOptions.Retention"/> to one log: purges its completed segments older than the
-    /// retention period. Returns how many were purged (0 when retention is off).
+    /// Applies <see cref="DistributedLogOptions.Retention"/> to one log: purges its completed segments completed longer
+    /// ago than the retention period, keeping the last completed segment (DistributedLog's rule; see
+    /// <see cref="Segments.RetentionPolicy"/>). Returns how many were purged (0 when retention is off).
     /// </summary>
     /// <param name="logName">The log.</param>
     /// <param name="cancellationToken">Cancels the purge.</param>

@@ -115,6 +115,10 @@ public sealed class LogManager
         LogTruncation.PurgeCompletedBeforeAsync(_namespace.Metadata, _namespace.Store, _namespace.Ledgers, Name,
             (time ?? TimeProvider.System).GetUtcNow() - retention, cancellationToken);
 
+    /// <summary>Applies a retention policy (see <see cref="LogTruncation.ApplyRetentionAsync"/>) as of <paramref name="now"/>; returns how many segments were truncated.</summary>
+    public Task<int> ApplyRetentionAsync(RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        LogTruncation.ApplyRetentionAsync(_namespace.Metadata, _namespace.Store, _namespace.Ledgers, Name, policy, now, cancellationToken);
+
     /// <summary>The committed positions of the log's subscribers.</summary>
     public Subscriptions.SubscriptionsStore Subscriptions => new(_namespace.Store, _namespace.Metadata.Layout, Name);
 }

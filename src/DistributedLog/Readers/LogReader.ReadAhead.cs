@@ -225,6 +225,8 @@ public sealed partial class LogReader
     /// </summary>
     private bool Decode(LogSegmentMetadata segment, LedgerEntry entry)
     {
+        // Any entry read (user records, or only a commit or keep-alive control record) shows the writer is alive.
+        Volatile.Write(ref _lastEntryRead, _time.GetTimestamp());
         ReadOnlyMemory<byte> memory = entry.Payload;
         ReadOnlySpan<byte> span = memory.Span;
         long lssn = segment.Lssn;

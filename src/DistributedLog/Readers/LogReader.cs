@@ -37,6 +37,7 @@ public sealed partial class LogReader : IAsyncEnumerable<LogRecordWithDlsn>, IAs
     private readonly CancellationTokenSource _stop = new();
     private ExceptionDispatchInfo? _failure;
     private int _disposed;
+    private long _lastEntryRead = long.MinValue;
 
     private LogReader(NamespaceMetadata ns, LedgerClient ledgers, IMetadataStore store, string logName, ReadPosition start,
         LogReaderOptions options, List<LogSegmentMetadata> segments, StartPlan plan)
@@ -291,21 +292,28 @@ public sealed partial class LogReader : IAsyncEnumerable<LogRecordWithDlsn>, IAs
             return;
         }
 
-        var remaining = threshold - _time.GetElapsedTime(started);
-        try
+        // Idle counts from the later of the read's start and the last entry read: keep-alive control records from an
+        // idle writer (LogWriterOptions.KeepAliveInterval) keep a tailing reader alive without delivering anything.
+        while (true)
         {
+            long since = Math.Max(started, Volatile.Read(ref _lastEntryRead));
+            var remaining = threshold - _time.GetElapsedTime(since);
             if (remaining <= TimeSpan.Zero)
             {
-                throw new TimeoutException();
+                throw Fail(new IdleReaderException(
+                    $"Reader of log '{LogName}' received no record and no keep-alive for {threshold.TotalMilliseconds:0} ms (the idle reader error threshold): " +
+                    "the writer may have stopped or stalled, or the reader cannot reach the data. Open a new reader to carry on."));
             }
 
-            await ready.WaitAsync(remaining, _time, cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            throw Fail(new IdleReaderException(
-                $"Reader of log '{LogName}' received no record for {threshold.TotalMilliseconds:0} ms (the idle reader error threshold): " +
-                "the writer may have stopped, or the reader cannot reach the data. Open a new reader to carry on."));
+            try
+            {
+                await ready.WaitAsync(remaining, _time, cancellationToken);
+                return;
+            }
+            catch (TimeoutException)
+            {
+                // Look again: an entry may have been read meanwhile.
+            }
         }
     }
 

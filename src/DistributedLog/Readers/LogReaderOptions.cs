@@ -18,7 +18,8 @@ public sealed class LogReaderOptions
     public TimeSpan LongPollTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// When set, a read that waited this long without any new record fails with <see cref="IdleReaderException"/>, and so
+    /// When set, a read that waited this long without any new record — nor any entry at all, such as a writer's keep-alive
+    /// (<see cref="Writers.LogWriterOptions.KeepAliveInterval"/>) — fails with <see cref="IdleReaderException"/>, and so
     /// does every later read (DistributedLog's <c>readerIdleErrorThresholdMillis</c>). Default null: a tailing reader waits
     /// for as long as it takes.
     /// </summary>

@@ -112,6 +112,78 @@ public static class LogTruncation
         return purged;
     }
 
+    /// <summary>
+    /// Applies a retention policy to one log: the longest run of oldest completed segments that are past the policy
+    /// (completed before <paramref name="now"/> − <see cref="RetentionPolicy.MaxAge"/>, or needed to bring the completed
+    /// segments' bytes under <see cref="RetentionPolicy.MaxBytesPerLog"/>) is marked truncated and their ledgers are
+    /// deleted. Stops at the first in-progress segment; keeps the last completed segment when the policy says so.
+    /// </summary>
+    /// <returns>How many segments were newly truncated.</returns>
+    /// <exception cref="LogNotFoundException">The log does not exist.</exception>
+    /// <exception cref="DlException">METADATA_VERSION_CONFLICT when a segment changed meanwhile (the next round tries again).</exception>
+    public static async Task<int> ApplyRetentionAsync(NamespaceMetadata ns, IMetadataStore store, LedgerClient ledgers, string log,
+        RetentionPolicy policy, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        if (!policy.IsEnabled)
+        {
+            return 0;
+        }
+
+        var completed = (await ns.GetSegmentsAsync(log, cancellationToken)).TakeWhile(s => !s.Segment.IsInProgress).ToList();
+        int removable = policy.KeepLastCompletedSegment ? completed.Count - 1 : completed.Count;
+        int cut = 0; // segments [0, cut) go
+        if (policy.MaxAge is { } maxAge)
+        {
+            DateTimeOffset cutoff = now - maxAge;
+            while (cut < removable && completed[cut].Segment.CompletionTime is DateTimeOffset done && done < cutoff)
+            {
+                cut++;
+            }
+        }
+
+        if (policy.MaxBytesPerLog is { } maxBytes && removable > 0)
+        {
+            var sizes = new long[completed.Count];
+            long kept = 0;
+            for (int i = 0; i < completed.Count; i++)
+            {
+                if (completed[i].Segment.Truncation != TruncationStatus.Truncated)
+                {
+                    sizes[i] = (await ledgers.MetadataStore.ReadAsync(completed[i].Segment.LedgerId, cancellationToken))?.Value.Length ?? 0;
+                    kept += i >= cut ? sizes[i] : 0;
+                }
+            }
+
+            int bySize = cut;
+            while (bySize < removable && kept > maxBytes)
+            {
+                kept -= sizes[bySize];
+                bySize++;
+            }
+
+            cut = Math.Max(cut, bySize);
+        }
+
+        int purged = 0;
+        for (int i = 0; i < cut; i++)
+        {
+            var (segment, version) = completed[i];
+            if (segment.Truncation != TruncationStatus.Truncated)
+            {
+                await UpdateAsync(ns, store, log, segment with { Truncation = TruncationStatus.Truncated, MinActiveDlsn = null }, version, cancellationToken);
+                purged++;
+            }
+        }
+
+        if (purged > 0)
+        {
+            await DeleteTruncatedLedgersAsync(ns, ledgers, log, cancellationToken);
+        }
+
+        return purged;
+    }
+
     private static async Task UpdateAsync(NamespaceMetadata ns, IMetadataStore store, string log, LogSegmentMetadata updated, long version,
         CancellationToken cancellationToken)
     {

@@ -26,6 +26,8 @@ internal sealed class LogSegmentWriter
     private readonly Queue<Transmitted> _inFlight = new();
     private readonly ITimer _flushTimer;
     private readonly ITimer _commitTimer;
+    private readonly ITimer? _keepAliveTimer;
+    private long _lastTransmit;
     private List<PendingWrite> _bufferWrites = [];
     private byte[] _scratch = new byte[64 * 1024];
     private int _position;
@@ -50,6 +52,11 @@ internal sealed class LogSegmentWriter
         CreatedAt = options.TimeProvider.GetUtcNow();
         _flushTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnTimer(commit: false), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _commitTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnTimer(commit: true), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _lastTransmit = options.TimeProvider.GetTimestamp();
+        if (options.KeepAliveInterval is { } keepAlive && keepAlive > TimeSpan.Zero)
+        {
+            _keepAliveTimer = options.TimeProvider.CreateTimer(static s => ((LogSegmentWriter)s!).OnKeepAliveTimer(), this, keepAlive, Timeout.InfiniteTimeSpan);
+        }
     }
 
     public long Lssn { get; }
@@ -193,6 +200,7 @@ internal sealed class LogSegmentWriter
             _completing = true;
             _flushTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             _commitTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _keepAliveTimer?.Dispose();
             if (_error is null)
             {
                 TransmitLocked();
@@ -228,6 +236,7 @@ internal sealed class LogSegmentWriter
             _completing = true;
             _flushTimer.Dispose();
             _commitTimer.Dispose();
+            _keepAliveTimer?.Dispose();
             FailLocked(error);
         }
     }
@@ -245,6 +254,46 @@ internal sealed class LogSegmentWriter
             {
                 OnFlushTimer();
             }
+        }
+        catch (Exception e)
+        {
+            lock (_gate)
+            {
+                FailLocked(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// DistributedLog's periodic keep-alive: after <see cref="LogWriterOptions.KeepAliveInterval"/> with nothing sent,
+    /// writes a keep-alive control record (its add also carries the LAC past the last entry). Nothing is sent while an
+    /// entry is still unacknowledged: a writer stuck on its bookies is stalled, and readers should see it so.
+    /// </summary>
+    private void OnKeepAliveTimer()
+    {
+        try
+        {
+            lock (_gate)
+            {
+                if (_completing || _error is not null || _keepAliveTimer is null || _options.KeepAliveInterval is not { } interval)
+                {
+                    return;
+                }
+
+                TimeSpan idle = _options.TimeProvider.GetElapsedTime(_lastTransmit);
+                if (idle >= interval && _buffer.Count == 0 && _inFlight.Count == 0)
+                {
+                    _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.KeepAlivePayload, _position);
+                    TransmitLocked(user: false);
+                    idle = TimeSpan.Zero;
+                }
+
+                _keepAliveTimer.Change(idle >= interval ? interval : interval - idle, Timeout.InfiniteTimeSpan);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The timer was disposed while this callback ran (the segment completed or was aborted).
         }
         catch (Exception e)
         {
@@ -303,6 +352,7 @@ internal sealed class LogSegmentWriter
         int length = _buffer.Seal(_options.Compression, _scratch.AsSpan());
         int slots = _buffer.SlotCount;
         _buffer.Reset();
+        _lastTransmit = _options.TimeProvider.GetTimestamp();
         // Each entry owns its list: writes buffered after it must never complete with its DLSNs.
         var writes = _bufferWrites;
         _bufferWrites = new List<PendingWrite>(Math.Max(4, writes.Count));

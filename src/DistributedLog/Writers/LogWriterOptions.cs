@@ -43,6 +43,14 @@ public sealed record LogWriterOptions
     /// <summary>After this long without writes, a control record is sent so that readers see the last entry (commit). Default 5 ms.</summary>
     public TimeSpan CommitDelay { get; init; } = TimeSpan.FromMilliseconds(5);
 
+    /// <summary>
+    /// DistributedLog's <c>periodicKeepAliveMilliSeconds</c>: when the segment has sent nothing for this long, a
+    /// keep-alive control record is written. Tailing readers see the log advance, so their idle error
+    /// (<see cref="Readers.LogReaderOptions.IdleReaderErrorThreshold"/>) then means a stalled or dead writer, not a quiet
+    /// one. Null or not positive (the default, as in DistributedLog) sends none; the write proxy turns it on.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; init; }
+
     /// <summary>Compression of entries. Default none.</summary>
     public CompressionCodec Compression { get; init; } = CompressionCodec.None;
 

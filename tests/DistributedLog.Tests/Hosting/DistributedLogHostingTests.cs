@@ -213,6 +213,7 @@ public sealed class DistributedLogHostingTests : IDisposable
                 ["DistributedLog:MaxSegmentBytes"] = "1048576",
                 ["DistributedLog:SegmentRollingInterval"] = "01:00:00",
                 ["DistributedLog:Retention"] = "7.00:00:00",
+                ["DistributedLog:KeepAliveInterval"] = "00:00:04",
                 ["DistributedLog:ReadAheadEntries"] = "16",
                 ["DistributedLog:LockTimeout"] = "00:00:03",
                 ["DistributedLog:OwnershipTtl"] = "00:00:30",
@@ -235,6 +236,7 @@ public sealed class DistributedLogHostingTests : IDisposable
         Assert.Equal((5, 3, 2), (writer.EnsembleSize, writer.WriteQuorumSize, writer.AckQuorumSize));
         Assert.Equal(65536, writer.OutputBufferSize);
         Assert.Equal(TimeSpan.FromMilliseconds(10), writer.FlushInterval);
+        Assert.Equal(TimeSpan.FromSeconds(4), writer.KeepAliveInterval);
         Assert.True(writer.ImmediateFlush);
         Assert.Equal(TimeSpan.FromMilliseconds(20), writer.CommitDelay);
         Assert.Equal(CompressionCodec.Lz4, writer.Compression);
