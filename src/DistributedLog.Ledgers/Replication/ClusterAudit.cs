@@ -40,12 +40,16 @@ public sealed partial class ClusterAudit(LedgerClient client, UnderReplicationSt
     private const int ScanPage = 500;
 
     /// <summary>The bookies registered now (writable or read-only).</summary>
-    public async Task<IReadOnlySet<string>> RegisteredBookiesAsync(CancellationToken cancellationToken) =>
-        (await state.Store.ListAsync(BookieKeys.AvailablePrefix, cancellationToken)).Select(i => i.Key[BookieKeys.AvailablePrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+    public Task<IReadOnlySet<string>> RegisteredBookiesAsync(CancellationToken cancellationToken) =>
+        BookieIdsAsync(state.Store, BookieKeys.AvailablePrefix, cancellationToken);
 
     /// <summary>The bookies that belong to the cluster (they have a cookie).</summary>
-    public async Task<IReadOnlySet<string>> KnownBookiesAsync(CancellationToken cancellationToken) =>
-        (await state.Store.ListAsync(BookieKeys.CookiesPrefix, cancellationToken)).Select(i => i.Key[BookieKeys.CookiesPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+    public Task<IReadOnlySet<string>> KnownBookiesAsync(CancellationToken cancellationToken) =>
+        BookieIdsAsync(state.Store, BookieKeys.CookiesPrefix, cancellationToken);
+
+    /// <summary>The bookie ids under one of the <c>bookies/…/</c> prefixes.</summary>
+    internal static async Task<IReadOnlySet<string>> BookieIdsAsync(IMetadataStore store, string prefix, CancellationToken cancellationToken) =>
+        (await store.ListAsync(prefix, cancellationToken)).Select(i => i.Key[prefix.Length..]).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>Every ledger's metadata, page by page (unreadable records are logged and skipped).</summary>
     public async IAsyncEnumerable<LedgerMetadata> ScanLedgersAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)

@@ -163,8 +163,7 @@ public sealed partial class ReplicationWorker : IAsyncDisposable
         }
 
         // A bookie marked lost that registered again still has its data (a wiped disk fails its cookie check): leave it.
-        var registered = (await _state.Store.ListAsync(DistributedLog.Bookie.Registration.BookieKeys.AvailablePrefix, cancellationToken))
-            .Select(i => i.Key[DistributedLog.Bookie.Registration.BookieKeys.AvailablePrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+        var registered = await ClusterAudit.BookieIdsAsync(_state.Store, DistributedLog.Bookie.Registration.BookieKeys.AvailablePrefix, cancellationToken);
         var replace = mark.Ledger.Bookies.Where(b => b.Value != ReplicaLoss.Lost || !registered.Contains(b.Key))
             .Where(b => metadata.Value.Ensembles.Any(s => s.Bookies.Contains(b.Key, StringComparer.Ordinal)))
             .ToDictionary(b => b.Key, b => b.Value, StringComparer.Ordinal);

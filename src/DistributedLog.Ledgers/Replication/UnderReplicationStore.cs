@@ -73,7 +73,7 @@ public sealed class UnderReplicationStore(IMetadataStore store, TimeProvider? ti
     public static string LockKey(long ledgerId) => LocksPrefix + ledgerId.ToString("D19", CultureInfo.InvariantCulture);
 
     /// <summary>Key of a bookie's draining marker.</summary>
-    public static string DrainingKey(string bookieId) => DrainingPrefix + bookieId;
+    public static string DrainingKey(string bookieId) => DistributedLog.Bookie.Registration.BookieKeys.Draining(bookieId);
 
     /// <summary>
     /// Marks <paramref name="ledgerId"/> under-replicated for <paramref name="bookies"/> (merged into an existing mark by
@@ -167,11 +167,8 @@ public sealed class UnderReplicationStore(IMetadataStore store, TimeProvider? ti
     }
 
     /// <summary>The bookies being decommissioned.</summary>
-    public async Task<IReadOnlySet<string>> DrainingBookiesAsync(CancellationToken cancellationToken)
-    {
-        var listing = await store.ListAsync(DrainingPrefix, cancellationToken);
-        return listing.Select(item => item.Key[DrainingPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
-    }
+    public Task<IReadOnlySet<string>> DrainingBookiesAsync(CancellationToken cancellationToken) =>
+        ClusterAudit.BookieIdsAsync(store, DrainingPrefix, cancellationToken);
 
     /// <summary>Marks a bookie as draining (decommission): placement stops choosing it.</summary>
     public async Task SetDrainingAsync(string bookieId, CancellationToken cancellationToken) =>

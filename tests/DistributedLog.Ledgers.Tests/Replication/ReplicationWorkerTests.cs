@@ -224,3 +224,36 @@ public sealed class ReplicationWorkerTests
         Assert.Equal(ruinedEnsemble, (await MetadataAsync(cluster, ruined.LedgerId)).CurrentEnsemble);
     }
 }
+
+/// <summary>A bookie being decommissioned is left out of placement while it stays registered and readable.</summary>
+public sealed class DrainingPlacementTests
+{
+    [Fact]
+    public async Task A_draining_bookie_is_not_placeable_until_the_mark_goes()
+    {
+        await using var cluster = await InProcessCluster.StartAsync(4);
+        string drained = cluster.BookieId(0);
+        var state = new UnderReplicationStore(cluster.Store);
+        await state.SetDrainingAsync(drained, default);
+        await WaitAsync(() => !cluster.Registry.WritableBookies.Contains(drained), "the registry saw the draining mark");
+        Assert.Equal("draining", cluster.Registry.RegisteredBookies.Single(b => b.Id == drained).NotPlaceableReason);
+        for (int i = 0; i < 10; i++)
+        {
+            await using var ledger = await cluster.Client.CreateLedgerAsync(3, 3, 2);
+            Assert.DoesNotContain(drained, ledger.Metadata.CurrentEnsemble);
+        }
+
+        await cluster.Store.DeleteAsync(UnderReplicationStore.DrainingKey(drained));
+        await WaitAsync(() => cluster.Registry.WritableBookies.Contains(drained), "the registry saw the mark removed");
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not within 15 s: {what}");
+            await Task.Delay(50);
+        }
+    }
+}
