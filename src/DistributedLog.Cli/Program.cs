@@ -44,7 +44,7 @@ catch (ArgumentException e)
 var parsed = root.Parse(expanded);
 if (ServerRun.IsServerCommand(parsed.CommandResult.Command.Name) && parsed.Errors.Count == 0 && parsed.Action is not System.CommandLine.Help.HelpAction)
 {
-    ServerConfiguration.Print(parsed, added, Console.Error);
+    ServerConfiguration.Remember(parsed, added);
 }
 
 // The server commands (bookie, proxy, sandbox) handle SIGINT and SIGTERM themselves (ServerRun.StopSignal) and shut down

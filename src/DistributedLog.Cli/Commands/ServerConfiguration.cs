@@ -18,7 +18,8 @@ namespace DistributedLog.Cli.Commands;
 /// </list>
 /// Values from the environment and the file become flags before parsing, so every flag is validated the same way
 /// wherever it came from. Unknown keys, unknown commands and values that are not strings, numbers or booleans are
-/// refused with the file and key named. The effective configuration is printed at start (to stderr), secrets masked.
+/// refused with the file and key named. The effective configuration is printed to stderr when the server is ready (just
+/// before its ready line), secrets masked.
 /// </summary>
 internal static class ServerConfiguration
 {
@@ -77,6 +78,22 @@ internal static class ServerConfiguration
         }
 
         return ([.. expanded], added);
+    }
+
+    private sealed record Remembered(ParseResult Parsed, IReadOnlyList<Setting> Added);
+
+    private static Remembered? s_remembered;
+
+    /// <summary>Keeps the parsed command line of a server command for <see cref="PrintRemembered"/>.</summary>
+    public static void Remember(ParseResult parsed, IReadOnlyList<Setting> added) => s_remembered = new Remembered(parsed, added);
+
+    /// <summary>Prints the remembered configuration once (when the server is ready: a refused argument stays one line).</summary>
+    public static void PrintRemembered(TextWriter output)
+    {
+        if (Interlocked.Exchange(ref s_remembered, null) is { } remembered)
+        {
+            Print(remembered.Parsed, remembered.Added, output);
+        }
     }
 
     /// <summary>Prints every flag of the command with its value and where it came from (flag, env, config or default), secrets masked.</summary>

@@ -77,6 +77,8 @@ internal static class ServerRun
     /// </summary>
     public static void PrintReady(bool json, string text, Action<System.Text.Json.Utf8JsonWriter> fields)
     {
+        // The effective configuration goes to stderr once the server started (so a refused argument stays one line).
+        ServerConfiguration.PrintRemembered(Console.Error);
         if (!json)
         {
             Console.WriteLine(text);

@@ -77,25 +77,20 @@ public sealed class ServerConfigurationTests
         CliAssert.UserError(await Dlog.RunAsync(["bookie", "--data", dir, "--config", Path.Combine(dir, "missing.json")]), "missing.json", "cannot be read");
 
         // A value from the file is validated as the flag would be.
-        var negative = await WithAsync("""{"bookie": {"lost-bookie-delay-seconds": -1}}""");
-        Assert.NotEqual(0, negative.ExitCode);
-        Assert.Contains("must not be negative", negative.Stderr);
-        Assert.DoesNotContain("   at ", negative.Stderr);
+        CliAssert.UserError(await WithAsync("""{"bookie": {"lost-bookie-delay-seconds": -1}}"""), "must not be negative");
     }
 
     [Fact]
-    public async Task Secrets_in_settings_are_masked_in_the_printed_configuration()
+    public async Task Credentials_in_a_metadata_uri_are_refused_in_one_line_that_does_not_echo_them()
     {
         // etcd credentials are refused for now (etcd authentication comes with step 8), but never echoed.
-        var stopped = await Dlog.RunAsync(["proxy", "--port", "0", "--admin-port", "-1"], new DlogRunOptions
+        var refused = await Dlog.RunAsync(["proxy", "--port", "0", "--admin-port", "-1"], new DlogRunOptions
         {
             Environment = new Dictionary<string, string?> { ["DLOG_PROXY_METADATA"] = "etcd://admin:hunter2@127.0.0.1:1/dlog" },
             Timeout = TimeSpan.FromSeconds(60),
         });
-        Assert.Contains("metadata = etcd://admin:***@127.0.0.1:1/dlog  (env DLOG_PROXY_METADATA)", stopped.Stderr);
-        Assert.Contains("not supported yet", stopped.Stderr);
-        Assert.NotEqual(0, stopped.ExitCode);
-        Assert.DoesNotContain("hunter2", stopped.Stderr + stopped.Stdout);
+        CliAssert.UserError(refused, "etcd://admin:***@127.0.0.1:1/dlog", "not supported yet");
+        Assert.DoesNotContain("hunter2", refused.Stderr + refused.Stdout);
     }
 
     [Fact]
