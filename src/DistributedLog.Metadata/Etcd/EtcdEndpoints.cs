@@ -99,6 +99,7 @@ internal sealed partial class EtcdEndpoints : IAsyncDisposable
     private readonly Func<EtcdEndpoint, CallOptions, Task> _probe;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task[] _checks;
+    private readonly TaskCompletionSource _firstAnswer = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _next;
 
     /// <param name="all">The members, in the order given.</param>
@@ -132,28 +133,50 @@ internal sealed partial class EtcdEndpoints : IAsyncDisposable
     /// <summary>Whether there are several members (failover possible).</summary>
     public bool IsCluster => _all.Length > 1;
 
-    /// <summary>The member for the next call: the next one in rotation; when every member is out of rotation, the next
-    /// one anyway (a call that it answers puts it back).</summary>
+    /// <summary>The member for the next call: the next one in rotation that has answered before (a member that never
+    /// answered — frozen since the client started — is not tried while others answer); failing that, the next one in
+    /// rotation; when every member is out of rotation, the next one anyway (a call that it answers puts it back).</summary>
     public EtcdEndpoint Pick()
     {
         if (_all.Length == 1)
             return _all[0];
         int start = Interlocked.Increment(ref _next);
+        EtcdEndpoint? unproven = null;
         for (int i = 0; i < _all.Length; i++)
         {
             EtcdEndpoint candidate = _all[(int)((uint)(start + i) % (uint)_all.Length)];
-            if (!candidate.IsQuarantined)
+            if (candidate.IsQuarantined)
+                continue;
+            if (candidate.LastAnswer != 0)
                 return candidate;
+            unproven ??= candidate;
         }
-        return _all[(int)((uint)start % (uint)_all.Length)];
+        return unproven ?? _all[(int)((uint)start % (uint)_all.Length)];
     }
 
     /// <summary>A call to <paramref name="endpoint"/> got an answer (any answer from etcd, error or not).</summary>
     public void Answered(EtcdEndpoint endpoint)
     {
         endpoint.Answered(_time.GetTimestamp());
+        _firstAnswer.TrySetResult();
         if (_all.Length > 1 && endpoint.Restore())
             LogRestored(_logger, endpoint.Address);
+    }
+
+    /// <summary>Waits until some member answered (the probes that start with the client), at most
+    /// <paramref name="timeout"/>: the first calls then go to a member known to answer rather than to a frozen one.</summary>
+    public async ValueTask WaitForFirstAnswerAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (_all.Length == 1)
+            return;
+        try
+        {
+            await _firstAnswer.Task.WaitAsync(timeout, _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // No member answered yet: the caller's own call reports what is wrong.
+        }
     }
 
     /// <summary>A call to <paramref name="endpoint"/> missed its deadline or its connection failed: out of rotation.</summary>
@@ -169,10 +192,12 @@ internal sealed partial class EtcdEndpoints : IAsyncDisposable
     {
         try
         {
-            while (true)
+            // The first check at once: a member frozen when the client starts is out of rotation within one probe.
+            for (bool first = true; ; first = false)
             {
-                await Task.Delay(CheckInterval, _time, _stop.Token);
-                if (!endpoint.IsQuarantined && _time.GetElapsedTime(endpoint.LastAnswer) < CheckInterval)
+                if (!first)
+                    await Task.Delay(CheckInterval, _time, _stop.Token);
+                if (!endpoint.IsQuarantined && endpoint.LastAnswer != 0 && _time.GetElapsedTime(endpoint.LastAnswer) < CheckInterval)
                     continue;
                 try
                 {

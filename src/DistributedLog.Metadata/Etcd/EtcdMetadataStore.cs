@@ -105,6 +105,7 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         var store = new EtcdMetadataStore(endpoints, root, options ?? new MetadataStoreOptions());
         try
         {
+            await store.Endpoints.WaitForFirstAnswerAsync(store.Options.OperationTimeout, cancellationToken);
             await store.CallAsync(new RangeRequest { Key = store._rootStart, RangeEnd = store._rootEnd, Limit = 1, KeysOnly = true },
                 static (s, r, o) => s.Kv.RangeAsync(r, o), "connect (read under the root)", null, idempotent: true, cancellationToken);
             return store;
