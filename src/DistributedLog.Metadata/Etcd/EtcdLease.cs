@@ -42,6 +42,8 @@ internal sealed class EtcdLease : ILease
         TimeSpan interval = Ttl / 3;
         var request = new LeaseKeepAliveRequest { ID = Id };
         AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? call = null;
+        CancellationTokenSource? callStop = null;
+        EtcdEndpoint? endpoint = null;
         int failures = 0;
         TimeSpan wait = interval;
         try
@@ -61,13 +63,20 @@ internal sealed class EtcdLease : ILease
                 long sentAt = time.GetTimestamp();
                 try
                 {
-                    call ??= _store.Leases.LeaseKeepAlive(new CallOptions(cancellationToken: _stop.Token));
+                    if (call is null)
+                    {
+                        // The stream lives on one member; it breaks when that member is taken out of rotation.
+                        endpoint = _store.Endpoints.Pick();
+                        callStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, endpoint.Failed);
+                        call = endpoint.Leases.LeaseKeepAlive(new CallOptions(EtcdMetadataStore.RequireLeader, cancellationToken: callStop.Token));
+                    }
                     using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
                     timeout.CancelAfter(_store.Options.OperationTimeout);
                     await call.RequestStream.WriteAsync(request, timeout.Token);
                     if (!await call.ResponseStream.MoveNext(timeout.Token))
                         throw new IOException("etcd closed the lease keep-alive stream");
                     LeaseKeepAliveResponse response = call.ResponseStream.Current;
+                    _store.Endpoints.Answered(endpoint!);
                     if (response.TTL <= 0)
                     {
                         _store.Logger.LogWarning("etcd at {Endpoints} reports lease {LeaseId} expired or revoked; it is lost.",
@@ -83,6 +92,10 @@ internal sealed class EtcdLease : ILease
                 {
                     call?.Dispose();
                     call = null;
+                    if (endpoint is not null && callStop is { IsCancellationRequested: false })
+                        _store.NoteFailure(endpoint, e, _stop.Token);
+                    callStop?.Dispose();
+                    callStop = null;
                     if (failures++ == 0)
                     {
                         _store.Logger.LogWarning("Renewing lease {LeaseId} on etcd at {Endpoints} failed ({Reason}); retrying until its TTL runs out.",
@@ -100,6 +113,7 @@ internal sealed class EtcdLease : ILease
         finally
         {
             call?.Dispose();
+            callStop?.Dispose();
         }
     }
 

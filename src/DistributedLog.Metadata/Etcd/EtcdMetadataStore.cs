@@ -1,14 +1,10 @@
 using System.Text;
 using DistributedLog.Metadata.Internal;
 using DistributedLog.Protocol.Errors;
-using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Grpc.Net.Client.Balancer;
-using Grpc.Net.Client.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using GrpcStatusCode = Grpc.Core.StatusCode;
@@ -31,6 +27,11 @@ namespace DistributedLog.Metadata.Etcd;
 /// when etcd says the lease is gone or when no renewal succeeded within the TTL.</para>
 /// <para><b>Watches</b> use the etcd Watch API, one stream each; a broken stream is re-created from the revision after
 /// the last one delivered, so outages delay events without losing them (unless etcd compacted that history).</para>
+/// <para><b>Several members</b>: each endpoint has its own HTTP/2 channel; calls go round-robin to the members in
+/// rotation. A member whose call missed its deadline or whose connection failed is taken out of rotation — the streams on
+/// it break and re-open on another member — and probed until it answers again; members that answered nothing for a second
+/// are probed too, so a member that freezes under idle streams is found (<see cref="EtcdEndpoints"/>). With a single
+/// endpoint nothing is taken out of rotation.</para>
 /// <para><b>Failures</b>: gRPC <c>Unavailable</c>, <c>DeadlineExceeded</c>, <c>ResourceExhausted</c>, <c>Aborted</c> and
 /// <c>Internal</c> errors of the client's HTTP/2 transport (an unanswered keep-alive ping while etcd is frozen) and etcd's
 /// own <c>Unknown: context deadline exceeded</c> (a member without quorum) become <see cref="MetadataStoreUnavailableException"/> naming the endpoints and the operation. Reads, lease grants
@@ -39,9 +40,6 @@ namespace DistributedLog.Metadata.Etcd;
 /// </remarks>
 public sealed partial class EtcdMetadataStore : IMetadataStore
 {
-    private readonly GrpcChannel _channel;
-    private readonly ServiceProvider _services;
-    private readonly EtcdClient _client;
     private readonly byte[] _root;
     private readonly ByteString _rootStart;
     private readonly ByteString _rootEnd;
@@ -63,36 +61,10 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         _rootEnd = ByteString.CopyFrom(MetadataKeys.PrefixEnd(_root)!);
         Location = $"etcd://{_endpointsText}{RootPrefix.TrimEnd('/')}";
 
-        BalancerAddress[] addresses = [.. endpoints.Select(ParseEndpoint)];
-        var services = new ServiceCollection();
-        services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => addresses));
-        _services = services.BuildServiceProvider();
-        _channel = GrpcChannel.ForAddress("static:///etcd", new GrpcChannelOptions
-        {
-            Credentials = ChannelCredentials.Insecure,
-            ServiceProvider = _services,
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectTimeout = options.ConnectTimeout,
-                // Finds dead connections under idle watch and keep-alive streams. etcd refuses pings more often than 5 s.
-                KeepAlivePingDelay = TimeSpan.FromSeconds(10),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                EnableMultipleHttp2Connections = true,
-            },
-            DisposeHttpClient = true,
-            ThrowOperationCanceledOnCancellation = true,
-            MaxReceiveMessageSize = 64 * 1024 * 1024,
-            InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
-            MaxReconnectBackoff = options.MaxReconnectBackoff,
-            // No retry policy: the store decides what may be retried (reads), and never retries writes blindly.
-            ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } },
-        });
-        _client = new EtcdClient(_channel.CreateCallInvoker());
-        var connection = _client.GetConnection();
-        Kv = connection.KVClient;
-        Leases = connection.LeaseClient;
-        Watches = connection.WatchClient;
+        Endpoints = new EtcdEndpoints([.. endpoints.Select(e => new EtcdEndpoint(e, CreateChannel(e, options)))],
+            (endpoint, callOptions) => endpoint.Kv.RangeAsync(
+                new RangeRequest { Key = _rootStart, RangeEnd = _rootEnd, Limit = 1, KeysOnly = true }, callOptions).ResponseAsync,
+            options.OperationTimeout, Time, Logger);
     }
 
     /// <inheritdoc />
@@ -109,11 +81,8 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
 
     internal ILogger Logger { get; }
 
-    internal KV.KVClient Kv { get; }
-
-    internal Lease.LeaseClient Leases { get; }
-
-    internal Watch.WatchClient Watches { get; }
+    /// <summary>The members, with the ones that missed a deadline taken out of rotation.</summary>
+    internal EtcdEndpoints Endpoints { get; }
 
     internal string EndpointsText => _endpointsText;
 
@@ -136,6 +105,7 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         var store = new EtcdMetadataStore(endpoints, root, options ?? new MetadataStoreOptions());
         try
         {
+            await store.Endpoints.WaitForFirstAnswerAsync(store.Options.OperationTimeout, cancellationToken);
             await store.CallAsync(new RangeRequest { Key = store._rootStart, RangeEnd = store._rootEnd, Limit = 1, KeysOnly = true },
                 static (s, r, o) => s.Kv.RangeAsync(r, o), "connect (read under the root)", null, idempotent: true, cancellationToken);
             return store;
@@ -153,13 +123,39 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         return trimmed.Length == 0 ? "/" : "/" + trimmed + "/";
     }
 
-    private static BalancerAddress ParseEndpoint(string endpoint)
+    /// <summary>One HTTP/2 channel per member: the store picks the member of each call itself (<see cref="EtcdEndpoints"/>).</summary>
+    private static GrpcChannel CreateChannel(string endpoint, MetadataStoreOptions options)
+    {
+        (string host, int port) = ParseEndpoint(endpoint);
+        string authority = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
+        return GrpcChannel.ForAddress($"http://{authority}", new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Insecure,
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectTimeout = options.ConnectTimeout,
+                // Finds dead connections under idle watch and keep-alive streams. etcd refuses pings more often than 5 s.
+                KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                EnableMultipleHttp2Connections = true,
+            },
+            DisposeHttpClient = true,
+            ThrowOperationCanceledOnCancellation = true,
+            MaxReceiveMessageSize = 64 * 1024 * 1024,
+            InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
+            MaxReconnectBackoff = options.MaxReconnectBackoff,
+            // No retry policy: the store decides what may be retried (reads), and never retries writes blindly.
+        });
+    }
+
+    private static (string Host, int Port) ParseEndpoint(string endpoint)
     {
         int colon = endpoint.LastIndexOf(':');
         if (colon <= 0 || colon == endpoint.Length - 1 || !int.TryParse(endpoint.AsSpan(colon + 1), out int port) || port is <= 0 or > 65535)
             throw new ArgumentException($"The etcd endpoint '{endpoint}' is not host:port.", nameof(endpoint));
         string host = endpoint[..colon].Trim('[', ']');
-        return new BalancerAddress(host, port);
+        return (host, port);
     }
 
     internal ByteString EtcdKey(string key) => UnsafeByteOperations.UnsafeWrap(MetadataKeys.Encode(_root, key));
@@ -339,7 +335,7 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
 
     /// <summary>Runs one unary call with a deadline; retries idempotent ones while etcd is unavailable; translates errors.</summary>
     internal async Task<TResponse> CallAsync<TRequest, TResponse>(TRequest request,
-        Func<EtcdMetadataStore, TRequest, CallOptions, AsyncUnaryCall<TResponse>> call, string operation, string? key,
+        Func<EtcdEndpoint, TRequest, CallOptions, AsyncUnaryCall<TResponse>> call, string operation, string? key,
         bool idempotent, CancellationToken cancellationToken, long leaseId = 0)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
@@ -347,10 +343,17 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         {
             cancellationToken.ThrowIfCancellationRequested();
             var callOptions = new CallOptions(deadline: DateTime.UtcNow + Options.OperationTimeout, cancellationToken: cancellationToken);
+            EtcdEndpoint endpoint = Endpoints.Pick();
             try
             {
-                using AsyncUnaryCall<TResponse> pending = call(this, request, callOptions);
-                return await pending.ResponseAsync;
+                using AsyncUnaryCall<TResponse> pending = call(endpoint, request, callOptions);
+                TResponse response = await pending.ResponseAsync;
+                Endpoints.Answered(endpoint);
+                return response;
+            }
+            catch (Exception e) when (NoteFailure(endpoint, e, cancellationToken))
+            {
+                throw; // Not reached: NoteFailure only records the outcome and answers false.
             }
             catch (RpcException e) when (idempotent && attempt < Options.ReadRetries && IsConnectionFailure(e)
                 && !cancellationToken.IsCancellationRequested && !IsDisposed)
@@ -360,8 +363,8 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
             catch (RpcException e) when (idempotent && CanFailOver(attempt) && IsDeadline(e)
                 && !cancellationToken.IsCancellationRequested && !IsDisposed)
             {
-                // A member that did not answer in time (frozen, or without quorum): the balancer sends the next
-                // attempt to another member.
+                // A member that did not answer in time (frozen, or without quorum) is out of rotation now: the next
+                // attempt goes to another member.
             }
             catch (OperationCanceledException) when (idempotent && CanFailOver(attempt)
                 && !cancellationToken.IsCancellationRequested && !IsDisposed)
@@ -387,9 +390,34 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
     }
 
     /// <summary>
+    /// Records how a call to <paramref name="endpoint"/> failed: a missed deadline or a failed connection takes the member
+    /// out of rotation (<see cref="EtcdEndpoints.Failed"/>); any other answer from etcd shows that it is alive.
+    /// Always false (used as an exception filter that lets the exception through).
+    /// </summary>
+    internal bool NoteFailure(EtcdEndpoint endpoint, Exception e, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested || IsDisposed)
+            return false;
+        switch (e)
+        {
+            case RpcException rpc when IsConnectionFailure(rpc) || IsDeadline(rpc):
+                Endpoints.Failed(endpoint, $"{rpc.StatusCode}: {rpc.Status.Detail}");
+                break;
+            case OperationCanceledException:
+                Endpoints.Failed(endpoint, $"no answer within {Options.OperationTimeout.TotalSeconds:0.###} s");
+                break;
+            case RpcException rpc when rpc.StatusCode != GrpcStatusCode.Cancelled:
+                Endpoints.Answered(endpoint);
+                break;
+        }
+        return false;
+    }
+
+    /// <summary>
     /// Whether an idempotent call whose deadline passed may be tried again on another member: only with several
-    /// endpoints (the round-robin balancer sends each call to the next one), at most once per other member, so a stalled
-    /// member does not block a call that the others can answer. With a single endpoint a deadline is final.
+    /// endpoints (the member that missed it is out of rotation, so the next attempt goes to another one), at most once
+    /// per other member, so a stalled member does not block a call that the others can answer. With a single endpoint a
+    /// deadline is final.
     /// </summary>
     internal bool CanFailOver(int attempt) => attempt < _endpointCount - 1;
 
@@ -426,6 +454,10 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
         }
         return false;
     }
+
+    /// <summary>Metadata for streams (watches, lease keep-alives): etcd ends them when the member loses its leader, so a
+    /// member cut off from the quorum does not keep them silently.</summary>
+    internal static readonly Grpc.Core.Metadata RequireLeader = new() { { "hasleader", "true" } };
 
     /// <summary>Turns a gRPC failure into a typed error naming the endpoints, the root and the operation.</summary>
     internal MetadataStoreException Translate(RpcException e, string operation, string? key, bool write, long leaseId = 0)
@@ -471,8 +503,6 @@ public sealed partial class EtcdMetadataStore : IMetadataStore
             return;
         await StopLeasesAsync();
         await StopWatchesAsync();
-        _client.Dispose();
-        _channel.Dispose();
-        await _services.DisposeAsync();
+        await Endpoints.DisposeAsync();
     }
 }

@@ -20,6 +20,8 @@ internal sealed class EtcdWatch : ChannelWatch
     private readonly ByteString _rangeEnd;
     private readonly CancellationTokenSource _stop = new();
     private AsyncDuplexStreamingCall<WatchRequest, WatchResponse>? _call;
+    private CancellationTokenSource? _callStop;
+    private EtcdEndpoint? _endpoint;
     private Task _pump = Task.CompletedTask;
     private long _lastRevision;
     private int _stopped;
@@ -82,7 +84,11 @@ internal sealed class EtcdWatch : ChannelWatch
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
         timeout.CancelAfter(_store.Options.OperationTimeout);
-        AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call = _store.Watches.Watch(new CallOptions(cancellationToken: _stop.Token));
+        // The stream lives on one member; it breaks when that member is taken out of rotation and is re-created elsewhere.
+        EtcdEndpoint endpoint = _store.Endpoints.Pick();
+        var callStop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, endpoint.Failed);
+        AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call =
+            endpoint.Watches.Watch(new CallOptions(EtcdMetadataStore.RequireLeader, cancellationToken: callStop.Token));
         try
         {
             var create = new WatchCreateRequest { Key = _key, StartRevision = startRevision };
@@ -92,20 +98,28 @@ internal sealed class EtcdWatch : ChannelWatch
             if (!await call.ResponseStream.MoveNext(timeout.Token))
                 throw new RpcException(new Status(StatusCode.Unavailable, "etcd closed the watch stream before creating the watch"));
             WatchResponse response = call.ResponseStream.Current;
+            _store.Endpoints.Answered(endpoint);
             if (!response.Created)
                 throw new RpcException(new Status(StatusCode.Internal, "etcd's first answer on a watch stream was not 'created'"));
             _call = call;
+            _callStop = callStop;
+            _endpoint = endpoint;
             return response;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_stop.IsCancellationRequested)
         {
             call.Dispose();
-            throw new RpcException(new Status(StatusCode.DeadlineExceeded,
-                $"etcd did not create the watch within {_store.Options.OperationTimeout.TotalSeconds:0.###} s"));
+            callStop.Dispose();
+            var deadline = new RpcException(new Status(StatusCode.DeadlineExceeded,
+                $"etcd member {endpoint.Address} did not create the watch within {_store.Options.OperationTimeout.TotalSeconds:0.###} s"));
+            _store.NoteFailure(endpoint, deadline, cancellationToken);
+            throw deadline;
         }
-        catch
+        catch (Exception e)
         {
             call.Dispose();
+            callStop.Dispose();
+            _store.NoteFailure(endpoint, e, cancellationToken);
             throw;
         }
     }
@@ -134,6 +148,7 @@ internal sealed class EtcdWatch : ChannelWatch
                     while (await stream.MoveNext(_stop.Token))
                     {
                         WatchResponse response = stream.Current;
+                        _store.Endpoints.Answered(_endpoint!);
                         failures = 0;
                         if (response.Canceled)
                         {
@@ -151,8 +166,9 @@ internal sealed class EtcdWatch : ChannelWatch
                 catch (Exception e) when (!_stop.IsCancellationRequested
                     && e is RpcException or IOException or InvalidOperationException or OperationCanceledException)
                 {
-                    _call?.Dispose();
-                    _call = null;
+                    if (_endpoint is not null && _callStop is { IsCancellationRequested: false })
+                        _store.NoteFailure(_endpoint, e, _stop.Token);
+                    DropCall();
                     if (failures++ == 0)
                     {
                         _store.Logger.LogWarning("The watch on {Key} at etcd {Endpoints} broke ({Reason}); re-creating it from revision {Revision}.",
@@ -170,9 +186,17 @@ internal sealed class EtcdWatch : ChannelWatch
         }
         finally
         {
-            _call?.Dispose();
-            _call = null;
+            DropCall();
         }
+    }
+
+    private void DropCall()
+    {
+        _call?.Dispose();
+        _call = null;
+        _callStop?.Dispose();
+        _callStop = null;
+        _endpoint = null;
     }
 
     private string Reason(WatchResponse response) => response.CompactRevision > 0
@@ -215,7 +239,6 @@ internal sealed class EtcdWatch : ChannelWatch
         {
             // Stopping cancels the stream; how the pump ends then does not matter.
         }
-        _call?.Dispose();
-        _call = null;
+        DropCall();
     }
 }
