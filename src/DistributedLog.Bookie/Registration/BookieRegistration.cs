@@ -28,6 +28,7 @@ public sealed class BookieRegistration : IAsyncDisposable
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private ILease? _lease;
     private string? _published;
+    private bool _decommissioned;
     private (long FreeDiskBytes, int LedgerCount) _publishedUsage = (-1, -1);
     private long _publishedAt;
     private Task _loop = Task.CompletedTask;
@@ -163,8 +164,27 @@ public sealed class BookieRegistration : IAsyncDisposable
             FreeDiskBytes = usage.FreeDiskBytes < 0 ? null : usage.FreeDiskBytes,
             LedgerCount = usage.LedgerCount,
         };
-        await _store.PutAsync(BookieKeys.Available(_bookie.Id), JsonSerializer.SerializeToUtf8Bytes(info, BookieCookieJson.Default.BookieRegistrationInfo),
-            lease.Id, cancellationToken);
+        byte[] value = JsonSerializer.SerializeToUtf8Bytes(info, BookieCookieJson.Default.BookieRegistrationInfo);
+        string key = BookieKeys.Available(_bookie.Id);
+        // A decommissioned bookie (`dlog admin decommission`: its cookie removed, a draining mark left) does not
+        // register again while its process keeps running: its copies moved elsewhere and the cluster forgot it.
+        var published = await _store.CommitAsync(new MetadataTransaction().IfExists(BookieKeys.Cookie(_bookie.Id)).Put(key, value, lease.Id), cancellationToken);
+        if (!published.Succeeded)
+        {
+            if (await _store.GetAsync(BookieKeys.Draining(_bookie.Id), cancellationToken) is not null)
+            {
+                if (!_decommissioned)
+                {
+                    _decommissioned = true;
+                    _logger.LogWarning("Bookie {Bookie} was decommissioned (its cookie is gone and it is marked draining): it no longer registers; stop this process", _bookie.Id);
+                }
+            }
+            else
+            {
+                await _store.PutAsync(key, value, lease.Id, cancellationToken);
+            }
+        }
+
         _published = state;
         _publishedUsage = usage;
         Volatile.Write(ref _publishedAt, Stopwatch.GetTimestamp());

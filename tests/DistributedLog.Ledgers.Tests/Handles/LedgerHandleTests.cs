@@ -11,7 +11,7 @@ public sealed class LedgerHandleTests : IAsyncLifetime
 {
     private InProcessCluster _cluster = null!;
 
-    public async Task InitializeAsync() => _cluster = await InProcessCluster.StartAsync(4, new LedgerClientOptions { BookieTimeout = TimeSpan.FromSeconds(3) });
+    public async Task InitializeAsync() => _cluster = await InProcessCluster.StartAsync(4, new LedgerClientOptions { BookieTimeout = TimeSpan.FromSeconds(15) });
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
