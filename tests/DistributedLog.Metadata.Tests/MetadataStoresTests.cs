@@ -87,10 +87,5 @@ public sealed class MetadataStoresTests
         Assert.Contains("unavailable", error.Message, StringComparison.Ordinal);
     }
 
-    private static int UnusedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int UnusedPort() => DistributedLog.Bookie.Server.FreePorts.Pick();
 }

@@ -30,12 +30,7 @@ public sealed class BookieProcess : IAsyncDisposable
     /// <summary>Everything the process printed (stdout and stderr), for failure messages.</summary>
     public string Output => _process.Output;
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => DistributedLog.Bookie.Server.FreePorts.Pick();
 
     /// <summary>Path of the dlog entry assembly next to the test assembly.</summary>
     public static string DlogDll => Path.Combine(AppContext.BaseDirectory, "dlog.dll");

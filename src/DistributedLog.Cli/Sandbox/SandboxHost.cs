@@ -182,12 +182,7 @@ internal static class SandboxLayout
         return ports;
     }
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => DistributedLog.Bookie.Server.FreePorts.Pick();
 }
 
 /// <summary>The sandbox file's content.</summary>

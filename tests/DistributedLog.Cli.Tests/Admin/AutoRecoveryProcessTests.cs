@@ -204,6 +204,52 @@ public sealed class AutoRecoveryProcessTests(EtcdServer etcd, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task Admin_recover_moves_a_dead_bookies_copies_at_once_and_forgets_it()
+    {
+        // No auto-recovery in the bookies: only the command repairs.
+        await using var cluster = await ProcessCluster.StartAsync(5, etcd, bookieArgs: _ => ["--no-autorecovery"]);
+        await using var ns = DistributedLogNamespace.Create(cluster.Store, cluster.Client);
+        await ns.CreateLogAsync("recovered");
+        var log = ns.OpenLog("recovered");
+        var acked = await WriteUntilAsync(log, i => i >= 300);
+        var first = (await cluster.LedgerStore.ReadAsync((await log.GetSegmentsAsync())[0].LedgerId, default))!.Value.CurrentEnsemble;
+        string dead = first[0];
+
+        // A live bookie is refused (decommission is for those).
+        var alive = await Dlog.RunAsync(["admin", "recover", dead, "--metadata", cluster.MetadataUri]);
+        CliAssert.UserError(alive, dead, "is registered (alive)");
+
+        await cluster.Bookie(dead).KillAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await cluster.Store.GetAsync(BookieKeys.Available(dead)) is not null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the dead bookie's registration did not expire");
+            await Task.Delay(250);
+        }
+
+        var result = await Dlog.RunAsync(["admin", "recover", dead, "--metadata", cluster.MetadataUri, "--json"]);
+        output.WriteLine(result.ToString());
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var done = JsonDocument.Parse(result.Stdout).RootElement;
+        Assert.Equal("recover", done.GetProperty("action").GetString());
+        Assert.True(done.GetProperty("ledgers").GetInt64() >= 1);
+        Assert.Null(await cluster.Store.GetAsync(BookieKeys.Cookie(dead)));
+        foreach (var segment in await log.GetSegmentsAsync())
+        {
+            Assert.DoesNotContain((await cluster.LedgerStore.ReadAsync(segment.LedgerId, default))!.Value.Ensembles, s => s.Bookies.Contains(dead));
+        }
+
+        // Forgotten: the audit no longer counts it lost; the other two original replicas can go too.
+        var audit = await AuditAsync(cluster);
+        Assert.Equal(0, audit.GetProperty("underReplicated").GetInt64());
+        Assert.Equal(0, audit.GetProperty("lostBookies").GetInt32());
+        await cluster.Bookie(first[1]).KillAsync();
+        await cluster.Bookie(first[2]).KillAsync();
+        var read = await ReadAllAsync(cluster, "recovered");
+        Assert.Empty(acked.Except(read));
+    }
+
+    [Fact]
     public async Task Admin_recovery_commands_refuse_bad_input_with_one_line()
     {
         var noMetadata = await Dlog.RunAsync(["admin", "audit"], new DlogRunOptions { Environment = new Dictionary<string, string?> { ["DLOG_METADATA"] = null } });

@@ -243,10 +243,5 @@ internal sealed class ChaosCluster : IAsyncDisposable
         throw new InvalidOperationException("The etcd binary was not found on PATH or at /usr/bin/etcd (Debian package etcd-server).");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => DistributedLog.Bookie.Server.FreePorts.Pick();
 }
