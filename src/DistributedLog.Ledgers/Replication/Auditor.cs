@@ -85,9 +85,10 @@ public sealed partial class Auditor : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is DlException or TimeoutException or IOException)
+            catch (Exception e) when (!_stopping.IsCancellationRequested)
             {
-                LogElectionFailed(e.Message);
+                // Whatever failed (the store, a bug), this candidate stands again rather than leaving the cluster without one.
+                LogElectionFailed($"{e.GetType().Name}: {e.Message}");
             }
 
             try
