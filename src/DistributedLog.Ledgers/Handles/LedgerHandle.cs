@@ -287,7 +287,7 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
             throw _error is DlException dl ? new DlException(dl.Code, $"Ledger {LedgerId} cannot be closed by this writer: {dl.Message}", dl) : _error;
         }
 
-        while (true)
+        for (int unavailable = 0; ; )
         {
             LedgerMetadata current;
             long version;
@@ -336,8 +336,17 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
                     _metadataVersion = fresh.Version;
                 }
             }
+            catch (DlException e) when (e.IsRetryable && e.Code != StatusCode.MetadataVersionConflict && ++unavailable <= CloseRetries)
+            {
+                // The metadata store did not answer (a deadline just after an etcd election): the close is a compare-and-set,
+                // so trying again is safe — if the first one was applied, the retry conflicts and finds it closed as wanted.
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * unavailable), cancellationToken);
+            }
         }
     }
+
+    /// <summary>How often <see cref="CloseAsync"/> tries again when the metadata store is unavailable.</summary>
+    private const int CloseRetries = 8;
 
     /// <summary>Closes the ledger if it is still open and healthy; otherwise just stops.</summary>
     public async ValueTask DisposeAsync()
