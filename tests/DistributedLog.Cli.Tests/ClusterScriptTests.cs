@@ -126,19 +126,7 @@ public sealed class ClusterScriptTests
         throw new InvalidOperationException($"No {count} consecutive free ports found.");
     }
 
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
+    private static bool IsFree(int port) => DistributedLog.Bookie.Server.FreePorts.IsFree(port);
 
     private static bool IsAlive(int pid)
     {

@@ -35,7 +35,8 @@ public static class FreePorts
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static bool IsFree(int port)
+    /// <summary>Whether <paramref name="port"/> can be bound on loopback now.</summary>
+    public static bool IsFree(int port)
     {
         try
         {
