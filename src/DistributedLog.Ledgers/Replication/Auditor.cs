@@ -81,11 +81,13 @@ public sealed partial class Auditor : IAsyncDisposable
                     return;
                 }
             }
-            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            catch (Exception) when (_stopping.IsCancellationRequested)
             {
+                // Stopping: whatever failed on the way out (the store may be gone too, e.g. a revoke or grant that found
+                // etcd down) ends the candidacy quietly; the lease expires on its own.
                 return;
             }
-            catch (Exception e) when (!_stopping.IsCancellationRequested)
+            catch (Exception e)
             {
                 // Whatever failed (the store, a bug), this candidate stands again rather than leaving the cluster without one.
                 LogElectionFailed($"{e.GetType().Name}: {e.Message}");
