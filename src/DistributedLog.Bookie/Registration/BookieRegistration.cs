@@ -164,7 +164,7 @@ public sealed class BookieRegistration : IAsyncDisposable
             FreeDiskBytes = usage.FreeDiskBytes < 0 ? null : usage.FreeDiskBytes,
             LedgerCount = usage.LedgerCount,
         };
-        byte[] value = JsonSerializer.SerializeToUtf8Bytes(info, BookieCookieJson.Default.BookieRegistrationInfo);
+        byte[] value = JsonSerializer.SerializeToUtf8Bytes(info, BookieRegistrationJson.Default.BookieRegistrationInfo);
         string key = BookieKeys.Available(_bookie.Id);
         // A decommissioned bookie (`dlog admin decommission`: its cookie removed, a draining mark left) does not
         // register again while its process keeps running: its copies moved elsewhere and the cluster forgot it.

@@ -79,7 +79,7 @@ public sealed class MetadataBookieRegistry : IBookieRegistry, IAsyncDisposable
         BookieRegistrationInfo? info = null;
         try
         {
-            info = JsonSerializer.Deserialize(value, BookieCookieJson.Default.BookieRegistrationInfo);
+            info = JsonSerializer.Deserialize(value, BookieRegistrationJson.Default.BookieRegistrationInfo);
         }
         catch (JsonException)
         {

@@ -21,7 +21,7 @@ public sealed class RegistrationStateTests
     public void A_registration_round_trips_its_state()
     {
         var info = new BookieRegistrationInfo("127.0.0.1:3181", BookieRegistrationInfo.ReadOnly, DateTimeOffset.UnixEpoch);
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(info, BookieCookieJson.Default.BookieRegistrationInfo);
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(info, BookieRegistrationJson.Default.BookieRegistrationInfo);
         Assert.Contains("\"state\":\"readonly\"", Encoding.UTF8.GetString(json), StringComparison.Ordinal);
         Assert.False(BookieRegistrationInfo.IsWritable(json));
     }

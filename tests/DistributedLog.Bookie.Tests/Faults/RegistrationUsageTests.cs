@@ -31,13 +31,13 @@ public sealed class RegistrationUsageTests
     public void Usage_is_in_the_registration_only_when_known()
     {
         var known = new BookieRegistrationInfo("127.0.0.1:3181", BookieRegistrationInfo.Writable, DateTimeOffset.UnixEpoch) { FreeDiskBytes = 5 * GiB, LedgerCount = 7 };
-        string json = Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(known, BookieCookieJson.Default.BookieRegistrationInfo));
+        string json = Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(known, BookieRegistrationJson.Default.BookieRegistrationInfo));
         Assert.Contains($"\"freeDiskBytes\":{5 * GiB}", json, StringComparison.Ordinal);
         Assert.Contains("\"ledgerCount\":7", json, StringComparison.Ordinal);
-        Assert.Equal(known, JsonSerializer.Deserialize(json, BookieCookieJson.Default.BookieRegistrationInfo));
+        Assert.Equal(known, JsonSerializer.Deserialize(json, BookieRegistrationJson.Default.BookieRegistrationInfo));
 
         var unknown = new BookieRegistrationInfo("127.0.0.1:3181", BookieRegistrationInfo.Writable, DateTimeOffset.UnixEpoch);
-        string older = Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(unknown, BookieCookieJson.Default.BookieRegistrationInfo));
+        string older = Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(unknown, BookieRegistrationJson.Default.BookieRegistrationInfo));
         Assert.DoesNotContain("freeDiskBytes", older, StringComparison.Ordinal);
         Assert.DoesNotContain("ledgerCount", older, StringComparison.Ordinal);
     }
