@@ -14,8 +14,8 @@ using Microsoft.Extensions.Logging;
 namespace DistributedLog.Bookie.Client;
 
 /// <summary>
-/// One multiplexed connection to one bookie. Callers write whole frames into an in-memory pipe under a short lock
-/// (no I/O under the lock); a send loop moves everything queued to the socket with as few system calls as possible;
+/// One multiplexed connection to one bookie. Callers queue whole frames (an add's entry by reference to its pooled
+/// buffer, not copied) in an <see cref="OutboundQueue"/>, which hands everything queued to the socket in one gather send;
 /// a receive loop matches responses to pending requests by id. A broken connection fails every pending request
 /// with <c>BookieUnavailable</c> and is replaced by the <see cref="BookieClient"/> on next use.
 /// </summary>
@@ -24,9 +24,7 @@ internal sealed class BookieChannel : IAsyncDisposable
     private readonly BookieClientOptions _options;
     private readonly ILogger _logger;
     private readonly Socket _socket;
-    private readonly Pipe _outbound = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 64 * 1024,
-        useSynchronizationContext: false));
-    private readonly object _writeGate = new();
+    private readonly OutboundQueue _outbound;
     private readonly object _pendingGate = new();
     private readonly Dictionary<ulong, PendingRequest> _pending = [];
     private readonly ConcurrentBag<PendingRequest> _pool = [];
@@ -42,6 +40,7 @@ internal sealed class BookieChannel : IAsyncDisposable
         _options = options;
         _logger = logger;
         _slots = new SemaphoreSlim(options.MaxInflightPerConnection, options.MaxInflightPerConnection);
+        _outbound = new OutboundQueue(socket, Close);
     }
 
     public string BookieId { get; }
@@ -111,13 +110,9 @@ internal sealed class BookieChannel : IAsyncDisposable
         try
         {
             request = Register(timeout);
-            if (IsClosed)
+            if (IsClosed || !TryWriteFrame(op, flags, request.RequestId, bodyLength, writeBody, state))
             {
                 Fail(request, StatusCode.BookieUnavailable);
-            }
-            else
-            {
-                WriteFrame(op, flags, request.RequestId, bodyLength, writeBody, state);
             }
         }
         catch
@@ -149,46 +144,68 @@ internal sealed class BookieChannel : IAsyncDisposable
 
     /// <summary>
     /// Sends an add whose outcome goes to <paramref name="callback"/> (no task, no allocation). Not bounded by the
-    /// in-flight limit: the caller (a ledger handle) bounds its own outstanding adds.
+    /// in-flight limit: the caller (a ledger handle) bounds its own outstanding adds. With an <paramref name="owner"/>
+    /// (and an array-backed entry) the entry is sent from its buffer, not copied; the owner's reference is held until sent.
     /// </summary>
     public void SendAdd(ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry, bool recovery, IBookieAddCallback callback,
-        object? state, TimeSpan timeout)
+        object? state, TimeSpan timeout, ISendBufferOwner? owner = null)
     {
         long ledgerId = PackagedEntry.LedgerId(packagedEntry.Span), entryId = PackagedEntry.EntryId(packagedEntry.Span);
         if (IsClosed)
         {
-            var failed = new BookieAddResult(StatusCode.BookieUnavailable, ledgerId, entryId);
-            ThreadPool.UnsafeQueueUserWorkItem(static s => s.callback.OnAddComplete(s.failed, s.state), (callback, failed, state), preferLocal: false);
+            FailAdd(callback, state, ledgerId, entryId);
             return;
         }
 
         var request = Register(timeout);
         request.UseCallback(callback, state, ledgerId, entryId);
-
-        WriteFrame(BookieOp.AddEntry, recovery ? BookieProtocol.FlagRecoveryAdd : (byte)0, request.RequestId, 1 + masterKey.Length + packagedEntry.Length,
-            static (span, s) =>
-            {
-                span[0] = (byte)s.masterKey.Length;
-                s.masterKey.Span.CopyTo(span[1..]);
-                s.packagedEntry.Span.CopyTo(span[(1 + s.masterKey.Length)..]);
-            },
-            (masterKey, packagedEntry));
-    }
-
-    private void WriteFrame<TState>(BookieOp op, byte flags, ulong requestId, int bodyLength, BodyWriter<TState> writeBody, TState state)
-    {
-        int total = BookieProtocol.LengthPrefixSize + BookieProtocol.HeaderSize + bodyLength;
-        lock (_writeGate)
+        byte flags = recovery ? BookieProtocol.FlagRecoveryAdd : (byte)0;
+        int bodyLength = 1 + masterKey.Length + packagedEntry.Length;
+        bool queued;
+        if (owner is not null && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(packagedEntry, out var entry))
         {
-            var writer = _outbound.Writer;
-            Span<byte> span = writer.GetSpan(total);
-            int offset = BookieProtocol.WriteHeader(span, bodyLength, (byte)op, flags, requestId);
-            writeBody(span.Slice(offset, bodyLength), state);
-            writer.Advance(total);
-            // The pipe never pauses (pauseWriterThreshold 0), so this completes synchronously.
-            writer.FlushAsync().GetAwaiter().GetResult();
+            // Frame header and key from a chunk, the entry straight from the owner's buffer: one gather send, no copy.
+            queued = _outbound.Enqueue(BookieProtocol.LengthPrefixSize + BookieProtocol.HeaderSize + 1 + masterKey.Length,
+                static (span, s) =>
+                {
+                    int offset = BookieProtocol.WriteHeader(span, s.bodyLength, (byte)BookieOp.AddEntry, s.flags, s.requestId);
+                    span[offset] = (byte)s.masterKey.Length;
+                    s.masterKey.Span.CopyTo(span[(offset + 1)..]);
+                },
+                (bodyLength, flags, requestId: request.RequestId, masterKey), entry, owner);
+        }
+        else
+        {
+            queued = TryWriteFrame(BookieOp.AddEntry, flags, request.RequestId, bodyLength,
+                static (span, s) =>
+                {
+                    span[0] = (byte)s.masterKey.Length;
+                    s.masterKey.Span.CopyTo(span[1..]);
+                    s.packagedEntry.Span.CopyTo(span[(1 + s.masterKey.Length)..]);
+                },
+                (masterKey, packagedEntry));
+        }
+
+        if (!queued)
+        {
+            Fail(request, StatusCode.BookieUnavailable);
         }
     }
+
+    private static void FailAdd(IBookieAddCallback callback, object? state, long ledgerId, long entryId)
+    {
+        var failed = new BookieAddResult(StatusCode.BookieUnavailable, ledgerId, entryId);
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.callback.OnAddComplete(s.failed, s.state), (callback, failed, state), preferLocal: false);
+    }
+
+    private bool TryWriteFrame<TState>(BookieOp op, byte flags, ulong requestId, int bodyLength, BodyWriter<TState> writeBody, TState state) =>
+        _outbound.Enqueue(BookieProtocol.LengthPrefixSize + BookieProtocol.HeaderSize + bodyLength,
+            static (span, s) =>
+            {
+                int offset = BookieProtocol.WriteHeader(span, s.bodyLength, (byte)s.op, s.flags, s.requestId);
+                s.writeBody(span[offset..], s.state);
+            },
+            (bodyLength, op, flags, requestId, writeBody, state));
 
     private PendingRequest Register(TimeSpan timeout)
     {
@@ -225,34 +242,7 @@ internal sealed class BookieChannel : IAsyncDisposable
     private void StartLoops()
     {
         var stream = new NetworkStream(_socket, ownsSocket: false);
-        _loops = Task.WhenAll(SendLoopAsync(stream), ReceiveLoopAsync(stream), TimeoutLoopAsync());
-    }
-
-    private async Task SendLoopAsync(NetworkStream stream)
-    {
-        var reader = _outbound.Reader;
-        try
-        {
-            while (true)
-            {
-                var result = await reader.ReadAsync(_closed.Token);
-                var buffer = result.Buffer;
-                foreach (var segment in buffer)
-                {
-                    await stream.WriteAsync(segment, _closed.Token);
-                }
-
-                reader.AdvanceTo(buffer.End);
-                if (result.IsCompleted)
-                {
-                    return;
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            Close(e.Message);
-        }
+        _loops = Task.WhenAll(ReceiveLoopAsync(stream), TimeoutLoopAsync());
     }
 
     private async Task ReceiveLoopAsync(NetworkStream stream)
@@ -377,6 +367,7 @@ internal sealed class BookieChannel : IAsyncDisposable
         }
 
         _logger.LogDebug("Connection to bookie {Bookie} closed: {Reason}", BookieId, reason);
+        _outbound.Break();
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
@@ -401,7 +392,6 @@ internal sealed class BookieChannel : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Close("closed by the client");
-        _outbound.Writer.Complete();
         try
         {
             await _loops;

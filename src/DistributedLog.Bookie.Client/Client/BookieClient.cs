@@ -63,23 +63,24 @@ public sealed class BookieClient : IAsyncDisposable
     /// <summary>
     /// Sends an add and reports its outcome to <paramref name="callback"/> instead of returning a task: the allocation-free
     /// path the replication layer uses for every replica of every entry. Failures (including an unreachable bookie)
-    /// arrive through the callback too, never synchronously inside this call.
+    /// arrive through the callback too, never synchronously inside this call. With an <paramref name="owner"/> the entry
+    /// is sent straight from its buffer (the owner's reference is held until it is on the socket); without one it is copied.
     /// </summary>
     public void AddEntry(string bookieId, ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry, bool recovery,
-        IBookieAddCallback callback, object? state)
+        IBookieAddCallback callback, object? state, ISendBufferOwner? owner = null)
     {
         if (!_disposed && _channels.TryGetValue(bookieId, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully
             && !lazy.Value.Result.IsClosed)
         {
-            lazy.Value.Result.SendAdd(masterKey, packagedEntry, recovery, callback, state, _options.RequestTimeout);
+            lazy.Value.Result.SendAdd(masterKey, packagedEntry, recovery, callback, state, _options.RequestTimeout, owner);
             return;
         }
 
-        _ = AddEntrySlowAsync(bookieId, masterKey, packagedEntry, recovery, callback, state);
+        _ = AddEntrySlowAsync(bookieId, masterKey, packagedEntry, recovery, callback, state, owner);
     }
 
     private async Task AddEntrySlowAsync(string bookieId, ReadOnlyMemory<byte> masterKey, ReadOnlyMemory<byte> packagedEntry, bool recovery,
-        IBookieAddCallback callback, object? state)
+        IBookieAddCallback callback, object? state, ISendBufferOwner? owner)
     {
         await Task.Yield();
         BookieChannel channel;
@@ -95,7 +96,7 @@ public sealed class BookieClient : IAsyncDisposable
             return;
         }
 
-        channel.SendAdd(masterKey, packagedEntry, recovery, callback, state, _options.RequestTimeout);
+        channel.SendAdd(masterKey, packagedEntry, recovery, callback, state, _options.RequestTimeout, owner);
     }
 
     /// <summary>Reads an entry (entry id -1: the last entry the bookie has). With <paramref name="fence"/> the ledger is fenced first.</summary>

@@ -48,15 +48,38 @@ public static class PackagedEntry
             throw new ArgumentException($"Destination holds {destination.Length} bytes; the entry needs {size}.", nameof(destination));
         }
 
-        BinaryPrimitives.WriteInt64LittleEndian(destination, ledgerId);
-        BinaryPrimitives.WriteInt64LittleEndian(destination[8..], entryId);
-        BinaryPrimitives.WriteInt64LittleEndian(destination[16..], lastAddConfirmed);
-        BinaryPrimitives.WriteInt64LittleEndian(destination[24..], ledgerLength);
-        BinaryPrimitives.WriteInt32LittleEndian(destination[32..], payload.Length);
         payload.CopyTo(destination[HeaderSize..]);
-        uint crc = Crc32C.Append(Crc32C.Start(), destination[..36]);
-        crc = Crc32C.Finish(Crc32C.Append(crc, payload));
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[36..], crc);
+        WriteHeader(destination, ledgerId, entryId, lastAddConfirmed, ledgerLength, payload.Length);
+        return size;
+    }
+
+    /// <summary>
+    /// Writes the header of a packaged entry in front of a payload already in place at
+    /// <c>entry[<see cref="HeaderSize"/>..]</c> (the entry was built where it will be sent: no copy) and returns the
+    /// entry's length.
+    /// </summary>
+    public static int WriteHeader(Span<byte> entry, long ledgerId, long entryId, long lastAddConfirmed, long ledgerLength, int payloadLength)
+    {
+        if ((uint)payloadLength > MaxPayloadSize)
+        {
+            throw new DlException(StatusCode.TooLargeRecord,
+                $"Entry payload of {payloadLength} bytes exceeds the maximum entry size of {MaxPayloadSize} bytes.");
+        }
+
+        int size = HeaderSize + payloadLength;
+        if (entry.Length < size)
+        {
+            throw new ArgumentException($"The entry buffer holds {entry.Length} bytes; the entry needs {size}.", nameof(entry));
+        }
+
+        BinaryPrimitives.WriteInt64LittleEndian(entry, ledgerId);
+        BinaryPrimitives.WriteInt64LittleEndian(entry[8..], entryId);
+        BinaryPrimitives.WriteInt64LittleEndian(entry[16..], lastAddConfirmed);
+        BinaryPrimitives.WriteInt64LittleEndian(entry[24..], ledgerLength);
+        BinaryPrimitives.WriteInt32LittleEndian(entry[32..], payloadLength);
+        uint crc = Crc32C.Append(Crc32C.Start(), entry[..36]);
+        crc = Crc32C.Finish(Crc32C.Append(crc, entry.Slice(HeaderSize, payloadLength)));
+        BinaryPrimitives.WriteUInt32LittleEndian(entry[36..], crc);
         return size;
     }
 

@@ -68,10 +68,9 @@ public sealed partial class LedgerHandle
                 if (failed.Length == 0)
                 {
                     _changingEnsemble = false;
-                    var completed = DrainLocked();
-                    if (completed is not null)
+                    if (DrainLocked())
                     {
-                        ThreadPool.UnsafeQueueUserWorkItem(static c => CompleteInOrder(c), completed, preferLocal: false);
+                        ThreadPool.UnsafeQueueUserWorkItem(static h => h.DeliverCompletions(), this, preferLocal: false);
                     }
 
                     return;
@@ -179,7 +178,7 @@ public sealed partial class LedgerHandle
                 LedgerId, firstEntry, string.Join(", ", ensemble), string.Join(", ", replaced), resends.Count);
             foreach (var target in resends)
             {
-                _client.Bookies.AddEntry(target.BookieId, MasterKey, target.Owner.Entry, recovery: false, this, target);
+                _client.Bookies.AddEntry(target.BookieId, MasterKey, target.Owner.Entry, recovery: false, this, target, target.Owner);
             }
         }
     }

@@ -21,6 +21,8 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private readonly Queue<PendingAdd> _pending = new();
+    private readonly Queue<PendingAdd> _completions = new(); // acknowledged or failed, in entry order, not yet delivered
+    private bool _delivering;
     private readonly ConcurrentBag<PendingAdd> _pool = [];
     private LedgerMetadata _metadata;
     private long _metadataVersion;
@@ -92,32 +94,84 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
     /// <exception cref="DlException"><c>LedgerClosed</c>, <c>NotEnoughBookies</c>, <c>TooLargeRecord</c>, …</exception>
     public ValueTask<long> AddEntryAsync(ReadOnlyMemory<byte> payload)
     {
+        var refused = Start(payload.Span, null, null, out var add);
+        return refused is not null ? ValueTask.FromException<long>(refused) : add!.Task;
+    }
+
+    /// <summary>
+    /// Adds an entry whose outcome goes to <paramref name="callback"/>: one call per entry, strictly in entry order and
+    /// never two at once for this ledger, on the thread that saw the acknowledgement (keep it short; it must not block).
+    /// The payload is copied before this returns. Returns the error instead, without any callback, when the add is
+    /// refused at once (too large, the ledger closed or failed).
+    /// </summary>
+    /// <param name="payload">The entry's bytes.</param>
+    /// <param name="callback">Receives the entry id or the error.</param>
+    /// <param name="state">Passed to the callback.</param>
+    public Exception? AddEntry(ReadOnlySpan<byte> payload, ILedgerAddCallback callback, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return Start(payload, callback, state, out _);
+    }
+
+    /// <summary>Builds an entry's payload into <paramref name="destination"/> and returns its length.</summary>
+    public delegate int EntryPayloadWriter<TState>(Span<byte> destination, TState state);
+
+    /// <summary>
+    /// As <see cref="AddEntry(ReadOnlySpan{byte}, ILedgerAddCallback, object?)"/>, but the payload is built by
+    /// <paramref name="writePayload"/> straight into the pooled buffer the entry is sent from (up to
+    /// <paramref name="maxPayloadLength"/> bytes): the entry is never copied on its way to the bookies.
+    /// </summary>
+    public Exception? AddEntry<TState>(int maxPayloadLength, EntryPayloadWriter<TState> writePayload, TState state, ILedgerAddCallback callback,
+        object? callbackState)
+    {
+        ArgumentNullException.ThrowIfNull(writePayload);
+        ArgumentNullException.ThrowIfNull(callback);
+        if (maxPayloadLength > Bookie.Wire.PackagedEntry.MaxPayloadSize)
+        {
+            return TooLarge(maxPayloadLength);
+        }
+
+        var add = Rent();
+        int length = writePayload(add.ReservePayload(maxPayloadLength), state);
+        return Start(add, length, callback, callbackState);
+    }
+
+    private static DlException TooLarge(int length) => new(StatusCode.TooLargeRecord,
+        $"Entry of {length} bytes exceeds the maximum entry size of {Bookie.Wire.PackagedEntry.MaxPayloadSize} bytes.");
+
+    private PendingAdd Rent() => _pool.TryTake(out var add) ? add : new PendingAdd();
+
+    private Exception? Start(ReadOnlySpan<byte> payload, ILedgerAddCallback? callback, object? state, out PendingAdd? started)
+    {
+        started = null;
         if (payload.Length > Bookie.Wire.PackagedEntry.MaxPayloadSize)
         {
-            return ValueTask.FromException<long>(new DlException(StatusCode.TooLargeRecord,
-                $"Entry of {payload.Length} bytes exceeds the maximum entry size of {Bookie.Wire.PackagedEntry.MaxPayloadSize} bytes."));
+            return TooLarge(payload.Length);
         }
 
-        if (!_pool.TryTake(out var add))
-        {
-            add = new PendingAdd();
-        }
+        var add = Rent();
+        payload.CopyTo(add.ReservePayload(payload.Length));
+        var refused = Start(add, payload.Length, callback, state);
+        started = refused is null ? add : null;
+        return refused;
+    }
 
-        string[] ensemble;
+    private Exception? Start(PendingAdd add, int payloadLength, ILedgerAddCallback? callback, object? state)
+    {
         int writeQuorum = _metadata.WriteQuorumSize;
         lock (_gate)
         {
             if (_error is not null || _closing)
             {
                 _pool.Add(add);
-                return ValueTask.FromException<long>(_error ?? new DlException(StatusCode.LedgerClosed, $"Ledger {LedgerId} is closed; no more adds."));
+                return _error ?? new DlException(StatusCode.LedgerClosed, $"Ledger {LedgerId} is closed; no more adds.");
             }
 
             long entryId = ++_lastAddPushed;
-            _pushedLength += payload.Length;
-            add.Init(this, entryId, _lastAddConfirmed, _pushedLength, payload.Span, writeQuorum);
+            _pushedLength += payloadLength;
+            add.Init(this, entryId, _lastAddConfirmed, _pushedLength, payloadLength, writeQuorum, callback, state);
             _pending.Enqueue(add);
-            ensemble = _ensemble;
+            var ensemble = _ensemble;
             for (int k = 0; k < writeQuorum; k++)
             {
                 add.TargetFor(k, ensemble[DistributionSchedule.BookieIndex(entryId, k, ensemble.Length)]);
@@ -125,15 +179,17 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
             }
         }
 
-        var task = add.Task;
+        // From here, with a callback, the add may be delivered and recycled as soon as it is sent; without one, the
+        // caller's reference keeps it (and its task) alive until the caller took the result.
         var targets = add.Targets;
+        var entry = add.Entry;
         for (int k = 0; k < writeQuorum; k++)
         {
             var target = targets[k]!;
-            _client.Bookies.AddEntry(target.BookieId, MasterKey, add.Entry, recovery: false, this, target);
+            _client.Bookies.AddEntry(target.BookieId, MasterKey, entry, recovery: false, this, target, add);
         }
 
-        return task;
+        return null;
     }
 
     /// <inheritdoc />
@@ -143,7 +199,7 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
         var add = target.Owner;
         string? failedBookie = null;
         Exception? fatal = null;
-        List<PendingAdd>? completed = null;
+        bool completed = false;
         lock (_gate)
         {
             if (ReferenceEquals(add.Targets[target.Position], target) && _error is null)
@@ -181,9 +237,9 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
         }
 
         add.Release();
-        if (completed is not null)
+        if (completed)
         {
-            CompleteInOrder(completed);
+            DeliverCompletions();
         }
 
         if (fatal is not null)
@@ -196,21 +252,23 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
         }
     }
 
-    /// <summary>Takes the acknowledged head of the queue (in entry order) and advances the LAC. Caller holds the lock.</summary>
-    private List<PendingAdd>? DrainLocked()
+    /// <summary>
+    /// Moves the acknowledged head of the queue (in entry order) to the completions and advances the LAC; returns whether
+    /// there is anything to deliver (then call <see cref="DeliverCompletions"/> after leaving the lock). Caller holds the lock.
+    /// </summary>
+    private bool DrainLocked()
     {
         if (_changingEnsemble || _pending.Count == 0 || !_pending.Peek().Quorum)
         {
-            return null;
+            return false;
         }
 
-        var completed = new List<PendingAdd>();
         while (_pending.Count > 0 && _pending.Peek().Quorum)
         {
             var head = _pending.Dequeue();
             _lastAddConfirmed = head.EntryId;
             _confirmedLength = head.LedgerLength;
-            completed.Add(head);
+            _completions.Enqueue(head);
         }
 
         // Progress: bookies that failed before it may replace others again (still subject to the client's quarantine).
@@ -220,14 +278,46 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
             _drained.TrySetResult();
         }
 
-        return completed;
+        return true;
     }
 
-    private static void CompleteInOrder(List<PendingAdd> completed)
+    /// <summary>
+    /// Hands the completions to their callers in entry order, one at a time: whichever thread finds nobody delivering
+    /// delivers everything queued, including what other threads queue meanwhile. The only place order is enforced.
+    /// </summary>
+    private void DeliverCompletions()
     {
-        foreach (var add in completed)
+        lock (_gate)
         {
-            add.Complete(add.EntryId);
+            if (_delivering || _completions.Count == 0)
+            {
+                return;
+            }
+
+            _delivering = true;
+        }
+
+        while (true)
+        {
+            PendingAdd add;
+            lock (_gate)
+            {
+                if (!_completions.TryDequeue(out add!))
+                {
+                    _delivering = false;
+                    return;
+                }
+            }
+
+            try
+            {
+                add.Deliver();
+            }
+            catch (Exception e)
+            {
+                // A callback must not throw; if one does, later entries are still delivered.
+                _logger.LogError(e, "An add callback of ledger {Ledger} threw", LedgerId);
+            }
         }
     }
 
@@ -236,7 +326,6 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
     /// <summary>Fails the handle: every pending and later add fails with <paramref name="error"/>.</summary>
     private void Fail(Exception error)
     {
-        PendingAdd[] failed;
         lock (_gate)
         {
             if (_error is not null)
@@ -245,16 +334,18 @@ public sealed partial class LedgerHandle : IBookieAddCallback, IAsyncDisposable
             }
 
             _error = error;
-            failed = [.. _pending];
-            _pending.Clear();
+            // After the acknowledged ones already queued: callers see the failures in entry order too.
+            while (_pending.TryDequeue(out var add))
+            {
+                add.Error = error;
+                _completions.Enqueue(add);
+            }
+
             _drained?.TrySetResult();
         }
 
         _logger.LogWarning("Ledger {Ledger} writer failed: {Error}", LedgerId, error.Message);
-        foreach (var add in failed)
-        {
-            add.Fail(error);
-        }
+        DeliverCompletions();
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Tasks.Sources;
+using DistributedLog.Bookie.Client;
 using DistributedLog.Bookie.Wire;
 
 namespace DistributedLog.Ledgers.Handles;
@@ -19,7 +20,7 @@ internal sealed class AddTarget(PendingAdd owner, int position, string bookieId)
 /// targets), and it is the <see cref="IValueTaskSource{TResult}"/> behind the caller's <c>ValueTask</c>, so an add
 /// allocates nothing in steady state. Freed when the caller has its result and every replica has answered.
 /// </summary>
-internal sealed class PendingAdd : IValueTaskSource<long>
+internal sealed class PendingAdd : IValueTaskSource<long>, ISendBufferOwner
 {
     private ManualResetValueTaskSourceCore<long> _core = new() { RunContinuationsAsynchronously = true };
     private byte[] _buffer = [];
@@ -45,13 +46,19 @@ internal sealed class PendingAdd : IValueTaskSource<long>
 
     public ValueTask<long> Task => new(this, _core.Version);
 
-    /// <summary>Prepares this add: packages the entry (with the piggybacked LAC) into the pooled buffer.</summary>
-    public void Init(LedgerHandle handle, long entryId, long lastAddConfirmed, long ledgerLength, ReadOnlySpan<byte> payload, int writeQuorum)
+    /// <summary>The error this add failed with (set before it is delivered), or null.</summary>
+    public Exception? Error { get; set; }
+
+    private ILedgerAddCallback? _callback;
+    private object? _state;
+
+    /// <summary>
+    /// Makes room for a payload of up to <paramref name="maxPayloadLength"/> bytes and returns where it goes: right
+    /// after the packaged-entry header, in the buffer the entry is sent from (the payload is built there, not copied).
+    /// </summary>
+    public Span<byte> ReservePayload(int maxPayloadLength)
     {
-        Handle = handle;
-        EntryId = entryId;
-        LedgerLength = ledgerLength;
-        int size = PackagedEntry.SizeOf(payload.Length);
+        int size = PackagedEntry.SizeOf(maxPayloadLength);
         if (_buffer.Length < size)
         {
             if (_buffer.Length > 0)
@@ -62,7 +69,20 @@ internal sealed class PendingAdd : IValueTaskSource<long>
             _buffer = ArrayPool<byte>.Shared.Rent(size);
         }
 
-        Length = PackagedEntry.Write(_buffer, handle.LedgerId, entryId, lastAddConfirmed, ledgerLength, payload);
+        return _buffer.AsSpan(PackagedEntry.HeaderSize, maxPayloadLength);
+    }
+
+    /// <summary>Prepares this add: writes the packaged-entry header (with the piggybacked LAC) in front of the reserved payload.</summary>
+    public void Init(LedgerHandle handle, long entryId, long lastAddConfirmed, long ledgerLength, int payloadLength, int writeQuorum,
+        ILedgerAddCallback? callback, object? state)
+    {
+        Handle = handle;
+        Error = null;
+        _callback = callback;
+        _state = state;
+        EntryId = entryId;
+        LedgerLength = ledgerLength;
+        Length = PackagedEntry.WriteHeader(_buffer, handle.LedgerId, entryId, lastAddConfirmed, ledgerLength, payloadLength);
         if (Targets.Length != writeQuorum)
         {
             Targets = new AddTarget?[writeQuorum];
@@ -101,9 +121,38 @@ internal sealed class PendingAdd : IValueTaskSource<long>
         }
     }
 
-    public void Complete(long entryId) => _core.SetResult(entryId);
+    /// <summary>
+    /// Gives the outcome to the caller: the callback (then the caller's reference is dropped at once), or the task
+    /// (dropped when the caller takes the result).
+    /// </summary>
+    public void Deliver()
+    {
+        if (_callback is { } callback)
+        {
+            var state = _state;
+            _callback = null;
+            _state = null;
+            try
+            {
+                callback.OnAddCompleted(EntryId, Error, state);
+            }
+            finally
+            {
+                Release();
+            }
 
-    public void Fail(Exception error) => _core.SetException(error);
+            return;
+        }
+
+        if (Error is { } error)
+        {
+            _core.SetException(error);
+        }
+        else
+        {
+            _core.SetResult(EntryId);
+        }
+    }
 
     public long GetResult(short token)
     {

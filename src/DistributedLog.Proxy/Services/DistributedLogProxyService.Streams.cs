@@ -53,7 +53,9 @@ internal sealed partial class DistributedLogProxyService
             return;
         }
 
-        var pending = Channel.CreateBounded<PendingAck>(new BoundedChannelOptions(MaxStreamInFlight)
+        // Unbounded here: the log's writer bounds what is outstanding (LogWriterOptions.MaxOutstandingRecords/Bytes, shared by
+        // every stream of the log), and this loop waits for its room before handing over each record.
+        var pending = Channel.CreateUnbounded<PendingAck>(new UnboundedChannelOptions
         {
             SingleReader = true,
             SingleWriter = true,
@@ -69,6 +71,8 @@ internal sealed partial class DistributedLogProxyService
                     ValueTask<CoreDlsn> write;
                     long txId = 0;
                     bool accepted;
+                    // Back-pressure once, in the writer: wait (without allocating when there is room) until it can take more.
+                    await owned.Writer.WaitForRoomAsync(stop.Token);
                     try
                     {
                         Admit(owned, 1, wire.Payload.Length);
@@ -80,7 +84,7 @@ internal sealed partial class DistributedLogProxyService
                         accepted = false;
                     }
 
-                    await pending.Writer.WriteAsync(new PendingAck(write, txId, wire.Payload.Length, accepted, Stopwatch.GetTimestamp()), stop.Token);
+                    pending.Writer.TryWrite(new PendingAck(write, txId, wire.Payload.Length, accepted, Stopwatch.GetTimestamp()));
                     if (!accepted)
                     {
                         return; // nothing after a refused record is written

@@ -32,9 +32,6 @@ internal sealed partial class DistributedLogProxyService(
     RateLimiter proxyLimiter,
     ILogger<DistributedLogProxyService> logger) : DistributedLogProxy.DistributedLogProxyBase
 {
-    /// <summary>Most records of one write stream accepted but not yet acknowledged (back-pressure beyond it).</summary>
-    internal const int MaxStreamInFlight = 16 * 1024;
-
     /// <summary>Most acknowledgements packed into one stream response.</summary>
     private const int MaxAcksPerResponse = 4096;
 

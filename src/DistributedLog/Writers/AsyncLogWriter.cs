@@ -25,6 +25,9 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
     private readonly LogWriterOptions _options;
     private readonly ILogger _logger;
     private readonly object _gate = new();
+    private long _outstandingRecords;
+    private long _outstandingBytes;
+    private TaskCompletionSource? _roomWaiter;
     private readonly SemaphoreSlim _rollLock = new(1, 1);
     private readonly List<(LogRecord Record, PendingWrite Write)> _queued = [];
     private readonly OwnershipLeases _leases;
@@ -150,10 +153,11 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
                 $"Txid {record.TxId} is not allowed: txids are non-negative and {LogRecord.EndOfStreamTxId} is reserved for end of stream."));
         }
 
-        if (record.IsControl || record.IsRecordSet)
+        if (record.IsControl)
         {
-            return ValueTask.FromException<Dlsn>(new ArgumentException("Only user records can be written (no control or record-set flags).", nameof(record)));
+            return ValueTask.FromException<Dlsn>(new ArgumentException("Only user records and record sets can be written (no control flag).", nameof(record)));
         }
+
 
         if (record.PersistedSize > LogRecord.MaxRecordSize)
         {
@@ -183,14 +187,18 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
             {
                 accepted = true;
                 _acceptedTxId = record.TxId;
+                write.Track(this, record.PersistedSize);
                 _queued.Add((record, write));
                 _rolling ??= RollAsync(record.TxId);
                 return task;
             }
 
+            // Counted before the segment has it: its entry may be acknowledged on another thread as soon as it does.
+            write.Track(this, record.PersistedSize);
             var error = _segment.Write(record, write);
             if (error is not null)
             {
+                write.Untrack();
                 FailLocked(error);
                 write.Fail(_error!);
                 return task;
@@ -202,6 +210,102 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
         }
 
         return task;
+    }
+
+    /// <summary>
+    /// Writes a record once the writer has room (<see cref="HasRoom"/>): waits while
+    /// <see cref="LogWriterOptions.MaxOutstandingRecords"/> or <see cref="LogWriterOptions.MaxOutstandingBytes"/> are
+    /// reached, then behaves as <see cref="WriteAsync(LogRecord)"/>. The wait allocates nothing when there is room.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired while waiting for room (the record was not written).</exception>
+    public ValueTask<Dlsn> WriteAsync(LogRecord record, CancellationToken cancellationToken)
+    {
+        if (HasRoom)
+        {
+            return WriteAsync(record, out _);
+        }
+
+        return WriteWhenRoomAsync(record, cancellationToken);
+    }
+
+    private async ValueTask<Dlsn> WriteWhenRoomAsync(LogRecord record, CancellationToken cancellationToken)
+    {
+        await WaitForRoomAsync(cancellationToken);
+        return await WriteAsync(record, out _);
+    }
+
+    /// <summary>
+    /// Writes a record only if the writer has room: returns false (and writes nothing) while the bound on outstanding
+    /// writes is reached. <paramref name="write"/> is then default and must not be awaited.
+    /// </summary>
+    public bool TryWrite(LogRecord record, out ValueTask<Dlsn> write)
+    {
+        if (!HasRoom)
+        {
+            write = default;
+            return false;
+        }
+
+        write = WriteAsync(record, out _);
+        return true;
+    }
+
+    /// <summary>
+    /// Whether a write would be taken at once: fewer than <see cref="LogWriterOptions.MaxOutstandingRecords"/> writes and
+    /// <see cref="LogWriterOptions.MaxOutstandingBytes"/> bytes are accepted and not yet acknowledged or failed. (A
+    /// record is always taken when nothing is outstanding, however large.)
+    /// </summary>
+    public bool HasRoom
+    {
+        get
+        {
+            long records = Volatile.Read(ref _outstandingRecords);
+            return records == 0 || (records < _options.MaxOutstandingRecords && Volatile.Read(ref _outstandingBytes) < _options.MaxOutstandingBytes);
+        }
+    }
+
+    /// <summary>Writes accepted and not yet acknowledged or failed.</summary>
+    public long OutstandingRecords => Volatile.Read(ref _outstandingRecords);
+
+    /// <summary>Completes when <see cref="HasRoom"/> (at once, without allocating, if it already is).</summary>
+    public ValueTask WaitForRoomAsync(CancellationToken cancellationToken = default) =>
+        HasRoom ? ValueTask.CompletedTask : WaitForRoomSlowAsync(cancellationToken);
+
+    private async ValueTask WaitForRoomSlowAsync(CancellationToken cancellationToken)
+    {
+        while (!HasRoom)
+        {
+            var waiter = Volatile.Read(ref _roomWaiter);
+            if (waiter is null)
+            {
+                var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                waiter = Interlocked.CompareExchange(ref _roomWaiter, fresh, null) ?? fresh;
+            }
+
+            // Checked again after publishing the waiter: a completion in between would not have seen it.
+            if (HasRoom)
+            {
+                return;
+            }
+
+            await waiter.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    internal void OnWriteAccepted(int bytes)
+    {
+        Interlocked.Increment(ref _outstandingRecords);
+        Interlocked.Add(ref _outstandingBytes, bytes);
+    }
+
+    internal void OnWriteDone(int bytes)
+    {
+        Interlocked.Decrement(ref _outstandingRecords);
+        Interlocked.Add(ref _outstandingBytes, -bytes);
+        if (Volatile.Read(ref _roomWaiter) is not null && HasRoom)
+        {
+            Interlocked.Exchange(ref _roomWaiter, null)?.TrySetResult();
+        }
     }
 
     /// <summary>

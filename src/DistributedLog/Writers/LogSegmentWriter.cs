@@ -17,7 +17,7 @@ internal readonly record struct SegmentEnd(long LastEntryId, long LastSlotId, lo
 /// <c>(lssn, entryId, slot)</c> strictly in write order once its entry is acknowledged. When writes pause it sends a
 /// control record so the ledger's LAC covers the last user entry. A failed add fails every pending and later write.
 /// </summary>
-internal sealed class LogSegmentWriter
+internal sealed class LogSegmentWriter : ILedgerAddCallback
 {
     private readonly LedgerHandle _ledger;
     private readonly LogWriterOptions _options;
@@ -29,7 +29,7 @@ internal sealed class LogSegmentWriter
     private readonly ITimer? _keepAliveTimer;
     private long _lastTransmit;
     private List<PendingWrite> _bufferWrites = [];
-    private byte[] _scratch = new byte[64 * 1024];
+    private List<int>? _bufferSlotStarts; // first slot of each buffered write; null while every write takes one slot
     private int _position;
     private long _lastTxId = -1;
     private long _bytes;
@@ -42,6 +42,7 @@ internal sealed class LogSegmentWriter
     private bool _completing;
     private List<(Transmitted Entry, TaskCompletionSource Barrier)>? _barriers;
     private TaskCompletionSource? _drained;
+    private Transmitted? _newest; // the entry sent last
 
     public LogSegmentWriter(LedgerHandle ledger, long lssn, long startSequenceId, LogWriterOptions options)
     {
@@ -102,16 +103,34 @@ internal sealed class LogSegmentWriter
             }
 
             int position = _position + 1;
+            int firstSlot = _buffer.SlotCount;
             if (!_buffer.TryAdd(record.TxId, record.Flags, record.Payload.Span, position))
             {
                 TransmitLocked();
+                firstSlot = _buffer.SlotCount;
                 if (!_buffer.TryAdd(record.TxId, record.Flags, record.Payload.Span, position))
                 {
                     return new Protocol.Errors.LogRecordTooLongException($"Record of {record.PersistedSize} bytes does not fit in an entry.");
                 }
             }
 
-            _position = position;
+            // A record set takes one slot and one position per inner record.
+            int slots = _buffer.SlotCount - firstSlot;
+            if (slots != 1 || _bufferSlotStarts is not null)
+            {
+                if (_bufferSlotStarts is null)
+                {
+                    _bufferSlotStarts = new List<int>(_bufferWrites.Count + 1);
+                    for (int i = 0; i < _bufferWrites.Count; i++)
+                    {
+                        _bufferSlotStarts.Add(i);
+                    }
+                }
+
+                _bufferSlotStarts.Add(firstSlot);
+            }
+
+            _position = position + slots - 1;
             _lastTxId = record.TxId;
             _bytes += record.PersistedSize;
             _bufferWrites.Add(write);
@@ -143,7 +162,7 @@ internal sealed class LogSegmentWriter
             }
 
             var barrier = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            (_barriers ??= []).Add((_inFlight.Last(), barrier));
+            (_barriers ??= []).Add((_newest!, barrier));
             return barrier.Task.WaitAsync(cancellationToken);
         }
     }
@@ -343,107 +362,114 @@ internal sealed class LogSegmentWriter
             return;
         }
 
-        int size = _buffer.EstimatedSize;
-        if (_scratch.Length < size)
-        {
-            _scratch = new byte[Math.Max(size, _scratch.Length * 2)];
-        }
-
-        int length = _buffer.Seal(_options.Compression, _scratch.AsSpan());
         int slots = _buffer.SlotCount;
-        _buffer.Reset();
+        int size = _buffer.EstimatedSize;
         _lastTransmit = _options.TimeProvider.GetTimestamp();
         // Each entry owns its list: writes buffered after it must never complete with its DLSNs.
         var writes = _bufferWrites;
         _bufferWrites = new List<PendingWrite>(Math.Max(4, writes.Count));
+        var slotStarts = _bufferSlotStarts;
+        _bufferSlotStarts = null;
         _lastEntryIsUser = user;
-        ValueTask<long> add;
-        try
+        var transmitted = new Transmitted(writes, slots, user) { SlotStarts = slotStarts };
+        // The entry is sealed straight into the ledger's pooled buffer it is sent from (no copy on its way to the bookies);
+        // the ledger calls OnAddCompleted for each entry in entry order, never from inside this call.
+        var refused = _ledger.AddEntry(size, static (destination, s) => s.Buffer.Seal(s.Codec, destination), (Buffer: _buffer, Codec: _options.Compression),
+            this, transmitted);
+        _buffer.Reset();
+        if (refused is not null)
         {
-            // The ledger handle copies the entry before returning, so the scratch buffer is free again.
-            add = _ledger.AddEntryAsync(_scratch.AsMemory(0, length));
-        }
-        catch (Exception e) when (e is Protocol.Errors.DlException)
-        {
-            add = ValueTask.FromException<long>(e);
+            // The ledger failed or is closing: every entry still in flight fails too (delivered by the ledger in order).
+            FailLocked(refused);
+            foreach (var write in writes)
+            {
+                write.Fail(_error!);
+            }
+
+            return;
         }
 
-        var transmitted = new Transmitted(writes, slots, user);
         if (user)
         {
             _userInFlight++;
         }
 
         _inFlight.Enqueue(transmitted);
-        _ = AwaitAsync(add, transmitted);
+        _newest = transmitted;
         if (user)
         {
             _commitTimer.Change(_options.CommitDelay, Timeout.InfiniteTimeSpan);
         }
     }
 
-    private async Task AwaitAsync(ValueTask<long> add, Transmitted transmitted)
+    /// <summary>
+    /// The ledger's in-order completion of one entry (<see cref="ILedgerAddCallback"/>): the entry is the head of the
+    /// in-flight queue, so its records complete here in write order — the only ordering this writer needs.
+    /// </summary>
+    void ILedgerAddCallback.OnAddCompleted(long entryId, Exception? error, object? state)
     {
-        try
-        {
-            transmitted.EntryId = await add;
-        }
-        catch (Exception e)
-        {
-            transmitted.Error = e;
-        }
-
+        var entry = (Transmitted)state!;
         lock (_gate)
         {
-            transmitted.Done = true;
-            // Complete strictly in entry order, whatever order these continuations run in.
-            while (_inFlight.Count > 0 && _inFlight.Peek().Done)
+            if (!_inFlight.TryPeek(out var head) || !ReferenceEquals(head, entry))
             {
-                var head = _inFlight.Dequeue();
-                if (head.IsUser)
+                // Cannot happen while the ledger keeps its contract; failing loudly beats completing the wrong records.
+                FailLocked(new InvalidOperationException($"Ledger {LedgerId} completed entry {entryId} out of order."));
+                foreach (var write in entry.Writes)
                 {
-                    _userInFlight--;
+                    write.Fail(_error!);
                 }
 
-                if (head.Error is not null || _error is not null)
-                {
-                    FailLocked(head.Error ?? _error!);
-                    foreach (var write in head.Writes)
-                    {
-                        write.Fail(_error!);
-                    }
-
-                    continue;
-                }
-
-                _lastEntryId = head.EntryId;
-                _lastSlotId = head.Slots - 1;
-                for (int slot = 0; slot < head.Writes.Count; slot++)
-                {
-                    head.Writes[slot].Complete(new Dlsn(Lssn, head.EntryId, slot));
-                }
+                return;
             }
 
-            // Room in the pipeline again: send what accumulated meanwhile (its entry carries the LAC just advanced, which
-            // is what makes the acknowledged entry visible to tailing readers) instead of waiting for the flush timer.
-            if (_buffer.Count > 0 && _userInFlight < _options.EagerFlushBelow && !_completing && _error is null)
+            _inFlight.Dequeue();
+            if (entry.IsUser)
             {
-                TransmitLocked();
+                _userInFlight--;
             }
-            else if (_options.CommitOnIdle && _buffer.Count == 0 && _userInFlight == 0 && _lastEntryIsUser && !_completing && _error is null)
+
+            if (error is not null || _error is not null)
             {
-                // Everything written is acknowledged and nothing follows: a control record carries the LAC to the bookies
-                // now, so tailing readers see the last entries one round trip later instead of after the commit delay.
-                _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.ControlPayload, _position);
-                TransmitLocked(user: false);
+                FailLocked(error ?? _error!);
+                foreach (var write in entry.Writes)
+                {
+                    write.Fail(_error!);
+                }
+            }
+            else
+            {
+                _lastEntryId = entryId;
+                _lastSlotId = entry.Slots - 1;
+                var writes = entry.Writes;
+                var starts = entry.SlotStarts;
+                for (int i = 0; i < writes.Count; i++)
+                {
+                    writes[i].Complete(new Dlsn(Lssn, entryId, starts?[i] ?? i));
+                }
+
+                // Room in the pipeline again: send what accumulated meanwhile (its entry carries the LAC just advanced, which
+                // is what makes the acknowledged entry visible to tailing readers) instead of waiting for the flush timer.
+                if (_buffer.Count > 0 && _userInFlight < _options.EagerFlushBelow && !_completing)
+                {
+                    TransmitLocked();
+                }
+                else if (_options.CommitOnIdle && _buffer.Count == 0 && _userInFlight == 0 && _lastEntryIsUser && !_completing)
+                {
+                    // Everything written is acknowledged and nothing follows: a control record carries the LAC to the bookies
+                    // now, so tailing readers see the last entries one round trip later instead of after the commit delay.
+                    _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.ControlPayload, _position);
+                    TransmitLocked(user: false);
+                }
             }
 
             if (_barriers is not null)
             {
+                // A barrier waits for the entry that was last when it was set: it is released when that entry is done.
                 for (int i = _barriers.Count - 1; i >= 0; i--)
                 {
-                    var (entry, barrier) = _barriers[i];
-                    if (entry.Done && !_inFlight.Contains(entry))
+                    var (last, barrier) = _barriers[i];
+                    if (ReferenceEquals(last, entry) || _error is not null)
                     {
                         if (_error is null)
                         {
@@ -480,6 +506,7 @@ internal sealed class LogSegmentWriter
         }
 
         _bufferWrites = [];
+        _bufferSlotStarts = null;
         _buffer.Reset();
     }
 
@@ -492,10 +519,8 @@ internal sealed class LogSegmentWriter
 
         public int Slots { get; } = slots;
 
-        public long EntryId { get; set; }
+        /// <summary>First slot of each write when the entry holds a record set (null: write i is at slot i).</summary>
+        public List<int>? SlotStarts { get; init; }
 
-        public Exception? Error { get; set; }
-
-        public bool Done { get; set; }
     }
 }

@@ -51,6 +51,17 @@ public sealed record LogWriterOptions
     /// </summary>
     public TimeSpan? KeepAliveInterval { get; init; }
 
+    /// <summary>
+    /// Back-pressure: at most this many records may be accepted and not yet acknowledged (or failed). Beyond it
+    /// <see cref="AsyncLogWriter.TryWrite"/> refuses and <see cref="AsyncLogWriter.WriteAsync(Protocol.Records.LogRecord, CancellationToken)"/>
+    /// waits; the plain <see cref="AsyncLogWriter.WriteAsync(Protocol.Records.LogRecord)"/> is not held back (the caller
+    /// bounds itself). Shared by every caller of one writer (e.g. all write streams of one log on a proxy). Default 16 Ki.
+    /// </summary>
+    public int MaxOutstandingRecords { get; init; } = 16 * 1024;
+
+    /// <summary>Back-pressure: at most this many bytes of records outstanding (see <see cref="MaxOutstandingRecords"/>). Default 64 MiB.</summary>
+    public long MaxOutstandingBytes { get; init; } = 64L << 20;
+
     /// <summary>Compression of entries. Default none.</summary>
     public CompressionCodec Compression { get; init; } = CompressionCodec.None;
 

@@ -16,11 +16,45 @@ internal sealed class PendingWrite : IValueTaskSource<Dlsn>
 
     public static PendingWrite Rent() => Pool.TryTake(out var write) ? write : new PendingWrite();
 
+    private AsyncLogWriter? _owner;
+    private int _bytes;
+
     public ValueTask<Dlsn> Task => new(this, _core.Version);
 
-    public void Complete(Dlsn dlsn) => _core.SetResult(dlsn);
+    /// <summary>Counts this write against its writer's bound on outstanding writes until it completes or fails.</summary>
+    public void Track(AsyncLogWriter owner, int bytes)
+    {
+        _owner = owner;
+        _bytes = bytes;
+        owner.OnWriteAccepted(bytes);
+    }
 
-    public void Fail(Exception error) => _core.SetException(error);
+    /// <summary>Undoes <see cref="Track"/> for a write refused after all.</summary>
+    public void Untrack()
+    {
+        Done();
+    }
+
+    public void Complete(Dlsn dlsn)
+    {
+        Done();
+        _core.SetResult(dlsn);
+    }
+
+    public void Fail(Exception error)
+    {
+        Done();
+        _core.SetException(error);
+    }
+
+    private void Done()
+    {
+        if (_owner is { } owner)
+        {
+            _owner = null;
+            owner.OnWriteDone(_bytes);
+        }
+    }
 
     public Dlsn GetResult(short token)
     {
