@@ -7,7 +7,8 @@
 # ports below the ephemeral range.
 #
 # Usage: bench/compare/run.sh [--seconds S] [--warmup S] [--note TEXT] [--doc FILE] [--no-doc]
-#   --seconds S   measured seconds per workload and system (default 8: the whole run takes about 4-5 minutes)
+#   --seconds S   measured seconds per workload and system (default 8: the servers run for about 3.5 minutes in all,
+#                 plus the build)
 #   --warmup S    warm-up seconds before each measurement (default 2)
 #   --note TEXT   a sentence on the conditions of the run, written into the doc (e.g. what else ran)
 #   --doc FILE    the doc whose compare section is rewritten (default docs/benchmarks.md; plots go to docs/img/)
@@ -23,7 +24,10 @@ WARMUP=2
 NOTE=""
 DOC=docs/benchmarks.md
 WRITE_DOC=1
-ARGS="$*"
+ARGS=""
+for arg in "$@"; do
+  if [[ "$arg" =~ [[:space:]] ]]; then ARGS+="${ARGS:+ }\"$arg\""; else ARGS+="${ARGS:+ }$arg"; fi
+done
 die() { echo "compare: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
