@@ -45,6 +45,12 @@ internal static class Program
             Console.Error.WriteLine($"compare: {e.Message}");
             return 2;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A system that cannot even be reached (its metadata store, its endpoint): one line, not a stack trace.
+            Console.Error.WriteLine($"compare: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
     }
 
     /// <summary><c>--name value</c> pairs (a lone <c>--name</c> at the end or before another option is "true").</summary>
@@ -68,16 +74,16 @@ internal static class Program
     internal static string Required(this Dictionary<string, string> options, string name) =>
         options.TryGetValue(name, out var value) ? value : throw new ArgumentException($"--{name} is required");
 
-    internal static double Seconds(this Dictionary<string, string> options, string name, double fallback)
+    internal static double Seconds(this Dictionary<string, string> options, string name, double fallback, bool allowZero = false)
     {
         if (!options.TryGetValue(name, out var text))
         {
             return fallback;
         }
 
-        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && value > 0
+        return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) && (value > 0 || (allowZero && value == 0))
             ? value
-            : throw new ArgumentException($"--{name} must be a positive number of seconds (got '{text}')");
+            : throw new ArgumentException($"--{name} must be a {(allowZero ? "non-negative" : "positive")} number of seconds (got '{text}')");
     }
 
     private static List<int> PickPorts(int count)
@@ -105,7 +111,7 @@ internal static class Program
         string system = options.Required("system");
         string output = options.Required("out");
         var measure = TimeSpan.FromSeconds(options.Seconds("seconds", 8));
-        var warmup = TimeSpan.FromSeconds(options.Seconds("warmup", 2));
+        var warmup = TimeSpan.FromSeconds(options.Seconds("warmup", 2, allowZero: true));
         var workloads = system == "loopback"
             ? [new Workload("rtt", "1 outstanding, 1 B echo", 1, 1)]
             : options.TryGetValue("workloads", out var ids)
