@@ -41,7 +41,10 @@ internal sealed class Latency
         Interlocked.Add(ref _count, other.Count);
     }
 
-    /// <summary>How many were recorded since the last call (for the progress line).</summary>
+    /// <summary>Counts completions that are not measured (the warm-up) for the progress line only.</summary>
+    public void Completed(long count) => Interlocked.Add(ref _interval, count);
+
+    /// <summary>How many completed since the last call (for the progress line).</summary>
     public long TakeInterval() => Interlocked.Exchange(ref _interval, 0);
 
     public double PercentileMs(double percentile)

@@ -56,6 +56,7 @@ internal static class LoadEngine
 
             if (!measured)
             {
+                latency.Completed(settings.Batch - failed);
                 return;
             }
 

@@ -401,6 +401,10 @@ internal sealed class TailReaders
                         {
                             Latency.Record(now - due);
                         }
+                        else
+                        {
+                            Latency.Completed(1);
+                        }
 
                         Volatile.Write(ref _read[r], sequence + 1);
                     }
