@@ -188,10 +188,8 @@ internal sealed class OmbRun(OmbWorkload workload, IReadOnlyList<BenchLog> logs,
     public async Task PrepareAsync()
     {
         byte[] first = new byte[Math.Max(payloads[0].Length, sizeof(long))];
-        for (int i = 0; i < logs.Count; i++)
-        {
-            _from[i] = await logs[i].WriteFirstAsync(first);
-        }
+        var from = await UserBenchCommands.WriteFirstAsync(logs, first);
+        from.CopyTo(_from, 0);
     }
 
     public string ProgressLine(double interval) =>

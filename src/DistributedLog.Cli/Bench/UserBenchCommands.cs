@@ -61,7 +61,7 @@ internal static class UserBenchCommands
                 Random.Shared.NextBytes(payload);
                 var batchPayloads = Enumerable.Repeat<ReadOnlyMemory<byte>>(payload, perCall).ToArray();
                 // One record per log first, so every log has its segment open: the run measures steady writing, not segment starts.
-                await Task.WhenAll(opened.Logs.Select(l => l.WriteFirstAsync(payload)));
+                await WriteFirstAsync(opened.Logs, payload);
                 var latency = new Latency();
                 var settings = new LoadSettings(inflight, perCall, perSecond, warm, seconds, count);
                 LoadResult load;
@@ -312,23 +312,24 @@ internal static class UserBenchCommands
         return 0;
     }
 
-    /// <summary>Creates <paramref name="count"/> new logs named <c>bench/&lt;run&gt;/&lt;i&gt;</c> with a writer each.</summary>
+    /// <summary>Creates <paramref name="count"/> new logs named <c>&lt;prefix&gt;/&lt;run&gt;/&lt;i&gt;</c> with a writer each (up to 16 at once).</summary>
     internal static async Task<OpenedLogs> OpenLogsAsync(BenchTarget target, int count, bool bulk, CancellationToken cancellationToken, string prefix = "bench")
     {
         string run = Guid.NewGuid().ToString("N")[..8];
-        var opened = new OpenedLogs(target);
+        var logs = new BenchLog?[count];
+        var opened = new OpenedLogs(target, logs);
         try
         {
-            for (int i = 0; i < count; i++)
+            await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (i, ct) =>
             {
-                string name = $"{prefix}/{run}/{i}";
-                var log = await target.CreateLogAsync(name, cancellationToken);
-                opened.Logs.Add(log);
+                var log = await target.CreateLogAsync($"{prefix}/{run}/{i}", ct);
                 if (bulk)
                 {
                     ProxyTarget.UseBulk(log);
                 }
-            }
+
+                logs[i] = log;
+            });
         }
         catch
         {
@@ -338,16 +339,24 @@ internal static class UserBenchCommands
 
         return opened;
     }
+
+    /// <summary>Writes the first record of every log (up to 16 at once); returns the DLSNs, the positions readers start from.</summary>
+    internal static async Task<Dlsn[]> WriteFirstAsync(IReadOnlyList<BenchLog> logs, ReadOnlyMemory<byte> payload)
+    {
+        var dlsns = new Dlsn[logs.Count];
+        await Parallel.ForAsync(0, logs.Count, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) => dlsns[i] = await logs[i].WriteFirstAsync(payload));
+        return dlsns;
+    }
 }
 
-/// <summary>The logs of a run: closed and deleted when it ends.</summary>
-internal sealed class OpenedLogs(BenchTarget target) : IAsyncDisposable
+/// <summary>The logs of a run: closed and deleted when it ends (up to 16 at once).</summary>
+internal sealed class OpenedLogs(BenchTarget target, BenchLog?[] logs) : IAsyncDisposable
 {
-    public List<BenchLog> Logs { get; } = [];
+    public IReadOnlyList<BenchLog> Logs => logs!;
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var log in Logs)
+        await Parallel.ForEachAsync(logs.OfType<BenchLog>(), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (log, _) =>
         {
             try
             {
@@ -358,7 +367,7 @@ internal sealed class OpenedLogs(BenchTarget target) : IAsyncDisposable
             {
                 await Console.Error.WriteLineAsync($"dlog: could not delete bench log {log.Name}: {e.Message}");
             }
-        }
+        });
     }
 }
 
