@@ -205,23 +205,41 @@ internal sealed class OmbRun(OmbWorkload workload, IReadOnlyList<BenchLog> logs,
         int consumers = workload.Topics * workload.SubscriptionsPerTopic * workload.ConsumerPerSubscription;
         using var stopConsumers = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var read = new long[workload.SubscriptionsPerTopic, logs.Count];
-        var consumersStarted = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         long backlogBytes = (long)(workload.ConsumerBacklogSizeGB * (1L << 30));
+        bool producersDone = false;
+        long drainedAt = 0, consumersStart = 0;
         var consuming = Task.Run(async () =>
         {
-            // With a backlog to build, the consumers start once that much has been published (OMB pauses them until then).
-            while (backlogBytes > 0 && Interlocked.Read(ref _publishedBytes) < backlogBytes && !stopConsumers.IsCancellationRequested)
+            // With a backlog to build, the consumers start once that much has been published (OMB pauses them until
+            // then), or when the producers stop.
+            while (backlogBytes > 0 && Interlocked.Read(ref _publishedBytes) < backlogBytes && !Volatile.Read(ref producersDone) &&
+                !stopConsumers.IsCancellationRequested)
             {
-                await Task.Delay(10, CancellationToken.None);
+                await Task.Delay(5, CancellationToken.None);
             }
 
-            consumersStarted.TrySetResult(Stopwatch.GetTimestamp());
+            consumersStart = Stopwatch.GetTimestamp();
+            long backlogAtStart = _published.Sum() * workload.SubscriptionsPerTopic;
             var readers = new List<Task>();
             for (int s = 0; s < workload.SubscriptionsPerTopic; s++)
             {
                 for (int log = 0; log < logs.Count; log++)
                 {
                     readers.Add(ConsumeAsync(s, log, read, stopConsumers.Token));
+                }
+            }
+
+            if (backlogBytes > 0)
+            {
+                // The backlog is drained when the subscriptions have consumed what was published before they started.
+                while (Interlocked.Read(ref _consumedTotal) < backlogAtStart && !stopConsumers.IsCancellationRequested)
+                {
+                    await Task.Delay(5, CancellationToken.None);
+                }
+
+                if (!stopConsumers.IsCancellationRequested)
+                {
+                    Volatile.Write(ref drainedAt, Stopwatch.GetTimestamp());
                 }
             }
 
@@ -240,16 +258,14 @@ internal sealed class OmbRun(OmbWorkload workload, IReadOnlyList<BenchLog> logs,
         }
 
         var results = await Task.WhenAll(producing);
-        long producersDone = Stopwatch.GetTimestamp();
-        consumersStarted.TrySetResult(producersDone);
-        double measured = Math.Max(Latency.ToMs(Math.Min(producersDone, _end) - _warmupEnd) / 1000, 1e-6);
+        long stopped = Stopwatch.GetTimestamp();
+        Volatile.Write(ref producersDone, true);
+        double measured = Math.Max(Latency.ToMs(Math.Min(stopped, _end) - _warmupEnd) / 1000, 1e-6);
         long publishedTotal = _published.Sum();
         long backlog = (publishedTotal * workload.SubscriptionsPerTopic) - Interlocked.Read(ref _consumedTotal);
 
         // Drain: wait until every subscription has every published message, or no progress for 10 s.
         long lastConsumed = -1, lastProgress = Stopwatch.GetTimestamp();
-        double? drainSeconds = null;
-        long consumersStart = await consumersStarted.Task;
         while (workload.SubscriptionsPerTopic > 0)
         {
             if (Drained(read))
@@ -272,13 +288,9 @@ internal sealed class OmbRun(OmbWorkload workload, IReadOnlyList<BenchLog> logs,
         }
 
         bool drained = workload.SubscriptionsPerTopic == 0 || Drained(read);
-        if (backlogBytes > 0 && drained)
-        {
-            drainSeconds = Math.Round(Latency.ToMs(Stopwatch.GetTimestamp() - consumersStart) / 1000, 3);
-        }
-
         await stopConsumers.CancelAsync();
         await consuming;
+        double? drainSeconds = Volatile.Read(ref drainedAt) is > 0 and var at ? Math.Round(Latency.ToMs(at - consumersStart) / 1000, 3) : null;
 
         // An undrained backlog is reported as such (as OMB does), not counted as errors.
         long errors = results.Sum(r => r.Errors) + Interlocked.Read(ref _errors);

@@ -78,6 +78,43 @@ public sealed class UserBenchTests(SandboxFixture fixture)
     }
 
     [Fact]
+    public async Task Omb_with_a_consumer_backlog_starts_the_consumers_late_and_reports_the_drain()
+    {
+        // About 100 KiB of 100 B messages is published before the consumers start; they must then drain it.
+        string file = Path.Combine(Path.GetTempPath(), $"dlog-omb-backlog-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, """
+            name: backlog test
+            topics: 1
+            partitionsPerTopic: 2
+            messageSize: 100
+            useRandomizedPayloads: true
+            randomBytesRatio: 0.5
+            randomizedPayloadPoolSize: 10
+            keyDistributor: RANDOM_NANO
+            subscriptionsPerTopic: 2
+            consumerPerSubscription: 1
+            producersPerTopic: 1
+            producerRate: 5000
+            consumerBacklogSizeGB: 0.0001
+            testDurationMinutes: 1
+            """);
+        try
+        {
+            var summary = BenchJson.Summary(await Sandbox.RunAsync("bench", "omb", file, "--duration", "1", "--warmup", "0", "--json"));
+            string text = summary.GetRawText();
+            Assert.Equal(0, summary.GetProperty("errors").GetInt64());
+            Assert.Equal(2, summary.GetProperty("logs").GetInt32());
+            Assert.Equal(2, summary.GetProperty("consumers").GetInt32());
+            Assert.True(summary.GetProperty("backlogDrained").GetBoolean(), text);
+            Assert.True(summary.GetProperty("backlogDrainSeconds").GetDouble() > 0, text);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task The_per_layer_benchmarks_still_run()
     {
         var proxy = BenchJson.Summary(await Sandbox.RunAsync("bench", "proxy", "--seconds", "0.5", "--inflight", "16", "--json"));
