@@ -1,9 +1,14 @@
 using System.CommandLine;
 using DistributedLog.Cli.Admin;
+using DistributedLog.Cli.Bench;
 using DistributedLog.Cli.Commands;
 
 var bench = BenchCommand.Create();
 bench.Subcommands.Add(ProxyBenchCommand.Create());
+bench.Subcommands.Add(UserBenchCommands.Write());
+bench.Subcommands.Add(UserBenchCommands.Tail());
+bench.Subcommands.Add(UserBenchCommands.Catchup());
+bench.Subcommands.Add(OmbCommand.Create());
 var root = new RootCommand("dlog — DistributedLog for .NET: a replicated log service.")
 {
     SandboxCommand.Create(),

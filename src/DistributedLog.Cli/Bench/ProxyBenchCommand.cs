@@ -1,10 +1,11 @@
 using System.CommandLine;
+using DistributedLog.Cli.Commands;
 using DistributedLog.Client;
 using DistributedLog.Client.Writes;
 using DistributedLog.Protocol.Errors;
 using DistributedLog.Protocol.Records;
 
-namespace DistributedLog.Cli.Commands;
+namespace DistributedLog.Cli.Bench;
 
 /// <summary>
 /// <c>dlog bench proxy</c>: writes through a write proxy, over one write stream (many records in flight, packed into

@@ -2,12 +2,13 @@ using System.CommandLine;
 using DistributedLog.Bookie.Client;
 using DistributedLog.Bookie.Hosting;
 using DistributedLog.Bookie.Wire;
+using DistributedLog.Cli.Commands;
 using DistributedLog.Ledgers;
 using DistributedLog.Ledgers.Metadata;
 using DistributedLog.Metadata;
 using DistributedLog.Protocol.Errors;
 
-namespace DistributedLog.Cli.Commands;
+namespace DistributedLog.Cli.Bench;
 
 /// <summary><c>dlog bench …</c>: end-to-end load generators.</summary>
 internal static class BenchCommand
@@ -188,7 +189,7 @@ internal static class BenchCommand
                     EagerFlushBelow = result.GetValue(eager),
                     CommitOnIdle = result.GetValue(commitOnIdle),
                 };
-                var (tailReport, ackLatency) = await TailBench.RunAsync(result.GetValue(metadata)!, tailOptions, result.GetValue(rate), payloadSize, duration, cancellationToken);
+                var (tailReport, ackLatency) = await LogTailBench.RunAsync(result.GetValue(metadata)!, tailOptions, result.GetValue(rate), payloadSize, duration, cancellationToken);
                 LoadRunner.Print(tailReport, result.GetValue(json), ackLatency);
                 return tailReport.Errors == 0 ? 0 : 1;
             }

@@ -1,7 +1,8 @@
 using System.Diagnostics;
+using DistributedLog.Cli.Commands;
 using HdrHistogram;
 
-namespace DistributedLog.Cli.Commands;
+namespace DistributedLog.Cli.Bench;
 
 /// <summary>Results of a <c>dlog bench</c> run.</summary>
 internal sealed record BenchReport(string Target, int Outstanding, int PayloadBytes, double Seconds, long Operations, double OperationsPerSecond,

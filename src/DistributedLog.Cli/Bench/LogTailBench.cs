@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using DistributedLog.Cli.Commands;
 using DistributedLog.Namespaces;
 using DistributedLog.Protocol.Errors;
 using DistributedLog.Protocol.Records;
@@ -7,14 +8,14 @@ using DistributedLog.Readers;
 using DistributedLog.Writers;
 using HdrHistogram;
 
-namespace DistributedLog.Cli.Commands;
+namespace DistributedLog.Cli.Bench;
 
 /// <summary>
-/// <c>dlog bench log --tail</c>: one writer writes records at a fixed rate, each carrying its send time
+/// <c>dlog bench log --tail</c> (core library only): one writer writes records at a fixed rate, each carrying its send time
 /// (<see cref="Stopwatch.GetTimestamp"/>) in its first 8 bytes; a tailing reader opened at the end of the log reads them in
 /// the same process and records the write-to-read latency of each in an HdrHistogram (after a 2 s warm-up).
 /// </summary>
-internal static class TailBench
+internal static class LogTailBench
 {
     public static async Task<(BenchReport Report, string AckLatency)> RunAsync(string metadataUri, LogWriterOptions options, double rate, int payloadSize, TimeSpan duration,
         CancellationToken cancellationToken)
