@@ -3,6 +3,7 @@
 # AsyncLogWriter) and through a proxy (a write stream), against a private etcd, three `dlog bookie` processes and one
 # `dlog proxy` process on loopback (E=3 Qw=3 Qa=2, fdatasync before every acknowledgement). Stops everything it started.
 # Usage: scripts/bench-recordsets.sh [seconds] [sets-in-flight]   (results on stdout; copy them into docs/benchmarks.md)
+#        BENCH_REPEAT=2 repeats the core/proxy pairs (runs vary a lot on a loaded machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -35,10 +36,10 @@ PROXY_PORT=$((ETCD_PORT + 200))
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q ready "$WORK/proxy.log" && break; sleep 0.2; done
 
-for codec in none lz4; do
+for _ in $(seq 1 "${BENCH_REPEAT:-1}"); do for codec in none lz4; do
   "${BENCH[@]}" core --target "$META" --seconds "$seconds" --outstanding "$outstanding" --compression "$codec"
   "${BENCH[@]}" proxy --target "http://127.0.0.1:$PROXY_PORT" --seconds "$seconds" --outstanding "$outstanding" --compression "$codec"
-done
+done; done
 echo "## dlog write --count 2000000 --size 100 --batch 100 (through the proxy, process start included)"
 start=$(date +%s.%N)
 "${DLOG[@]}" create bench/dlog-write --endpoint "http://127.0.0.1:$PROXY_PORT" >/dev/null

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using DistributedLog.Client;
@@ -42,9 +43,9 @@ internal static class RecordSetThroughput
         var codec = Option("--compression", "none") == "lz4" ? CompressionCodec.Lz4 : CompressionCodec.None;
         string log = $"bench-recordsets/{Guid.NewGuid():N}";
 
-        byte[] payload = new byte[size];
-        // Half random, half repetitive: roughly what JSON-ish events look like to LZ4.
-        new Random(42).NextBytes(payload.AsSpan(0, size / 2));
+        byte[] payload = new byte[Math.Max(size, sizeof(long) + (size / 2))];
+        byte[] random = new byte[1 << 16];
+        new Random(42).NextBytes(random);
         using var set = new LogRecordSetBuilder(codec);
 
         Func<long, Task> write;
@@ -99,6 +100,11 @@ internal static class RecordSetThroughput
             set.Reset();
             for (int i = 0; i < batch; i++)
             {
+                // Every record differs: a running number, then half the payload random bytes from a pool at a moving offset
+                // (the rest stays zero), so LZ4 finds what it would in JSON-ish events, not copies of one record.
+                long n = (txId * batch) + i;
+                BinaryPrimitives.WriteInt64BigEndian(payload, n);
+                random.AsSpan((int)(n * 61 % (random.Length - (size / 2))), size / 2).CopyTo(payload.AsSpan(sizeof(long)));
                 set.TryAdd(payload);
             }
 
