@@ -58,11 +58,14 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
 
     internal ProxyDirectory Proxies => _proxies;
 
-    /// <summary>Writes one record with the given txid; completes with its DLSN once durable on the ack quorum.</summary>
+    /// <summary>
+    /// Writes one record with the given txid; completes with its DLSN once durable on the ack quorum. A record with the
+    /// record-set flag is sent as a record set (its DLSN is that of its first record; see <see cref="WriteRecordSetAsync(string, LogRecordSetBuilder, long?, CancellationToken)"/>).
+    /// </summary>
     public async Task<CoreDlsn> WriteAsync(string log, LogRecord record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
-        return (await WriteAsync(log, ToWire(record.Payload, record.TxId), cancellationToken)).Dlsn;
+        return (await WriteAsync(log, ToWire(record.Payload, record.TxId, record.IsRecordSet), cancellationToken)).Dlsn;
     }
 
     /// <summary>Writes one record; the proxy assigns its txid (time-based, increasing).</summary>
@@ -79,13 +82,14 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
 
     /// <summary>
     /// Writes records in order in one request; stops at the first failure: earlier records succeed, the failing one
-    /// carries its error, later ones fail as cancelled. The tasks are in the order of <paramref name="records"/>.
+    /// carries its error, later ones fail as cancelled. The tasks are in the order of <paramref name="records"/>. Records
+    /// with the record-set flag go as record sets (each completes with its first record's DLSN).
     /// </summary>
     public async Task<IReadOnlyList<Task<LogWriteResult>>> WriteBulkAsync(string log, IReadOnlyList<LogRecord> records, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(records);
         var request = new WriteBulkRequest { Log = log };
-        request.Records.AddRange(records.Select(r => ToWire(r.Payload, r.TxId)));
+        request.Records.AddRange(records.Select(r => ToWire(r.Payload, r.TxId, r.IsRecordSet)));
         var response = await InvokeAsync(log, ownerOnly: true, mayExecute: true,
             (client, call) => client.WriteBulkAsync(request, call), r => r.Header, cancellationToken);
         return [.. response.Results.Select(r => r.Header.IsOk()
@@ -187,9 +191,9 @@ public sealed partial class DistributedLogClient : IAsyncDisposable
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _proxies.DisposeAsync();
 
-    internal Record ToWire(ReadOnlyMemory<byte> payload, long? txId)
+    internal Record ToWire(ReadOnlyMemory<byte> payload, long? txId, bool recordSet = false)
     {
-        var record = new Record { Payload = UnsafeByteOperations.UnsafeWrap(payload) };
+        var record = new Record { Payload = UnsafeByteOperations.UnsafeWrap(payload), RecordSet = recordSet };
         if (txId is { } t)
         {
             record.Txid = t;

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Text;
 using System.Threading.Channels;
 using DistributedLog.Client;
+using DistributedLog.Protocol.Entries;
 using DistributedLog.Protocol.Errors;
 using DistributedLog.Protocol.Records;
 using Spectre.Console;
@@ -16,6 +17,9 @@ namespace DistributedLog.Cli.Commands;
 /// command then exits non-zero. When the proxy's writer fails (the log is fenced, loses its bookies), the records in
 /// flight are reported as of unknown outcome (<c>{"outcome":"unknown",…}</c> with <c>--json</c>) and the command goes
 /// on with later records on a new stream; it exits 1 at the end, saying how many records had an unknown outcome.
+/// With <c>--batch N</c> (N ≥ 2) the records go in record sets of up to N (fewer when a set reaches the maximum record
+/// size, and the last one at the end of the input), optionally LZ4-compressed (<c>--compression lz4</c>); each set is
+/// one write, and each of its records is still acknowledged with its own DLSN.
 /// </summary>
 internal static class WriteCommand
 {
@@ -26,7 +30,9 @@ internal static class WriteCommand
         var (endpoint, json, log) = (ClientOptions.Endpoint(), ClientOptions.Json(), ClientOptions.Log());
         var count = new Option<long>("--count") { Description = "Write this many generated records instead of reading stdin.", DefaultValueFactory = _ => 0 };
         var size = new Option<int>("--size") { Description = "Payload bytes of each generated record.", DefaultValueFactory = _ => 100 };
-        var command = new Command("write", "Write records to a log: one per stdin line, or --count generated ones.") { log, count, size, endpoint, json };
+        var batch = new Option<int>("--batch") { Description = "Send records in record sets of up to N (one write each; 1 = each record alone).", DefaultValueFactory = _ => 1 };
+        var compression = new Option<string>("--compression") { Description = "Compression of record sets: none or lz4 (needs --batch N, N >= 2).", DefaultValueFactory = _ => "none" };
+        var command = new Command("write", "Write records to a log: one per stdin line, or --count generated ones.") { log, count, size, batch, compression, endpoint, json };
         command.SetAction((result, ct) => CliErrors.RunAsync(async () =>
         {
             long total = result.GetValue(count);
@@ -41,6 +47,23 @@ internal static class WriteCommand
                 throw new ArgumentException($"--size must be within 0..{LogRecord.MaxPayloadSize} bytes (got {payloadSize}).");
             }
 
+            int batchSize = result.GetValue(batch);
+            if (batchSize < 1)
+            {
+                throw new ArgumentException($"--batch must be at least 1 (got {batchSize}).");
+            }
+
+            var codec = result.GetValue(compression) switch
+            {
+                "none" => CompressionCodec.None,
+                "lz4" => CompressionCodec.Lz4,
+                var other => throw new ArgumentException($"--compression must be none or lz4 (got '{other}')."),
+            };
+            if (codec != CompressionCodec.None && batchSize < 2)
+            {
+                throw new ArgumentException("--compression applies to record sets: give --batch N with N >= 2.");
+            }
+
             bool asJson = result.GetValue(json);
             string name = result.GetValue(log)!;
             await using var client = ClientOptions.Connect(result.GetValue(endpoint)!);
@@ -48,32 +71,53 @@ internal static class WriteCommand
             // Not `await using`: after a failure the stream is abandoned rather than completed, because completing it waits
             // for writes queued after the failure, which the client may retry for its whole retry budget.
             var stream = client.OpenWriteStream(name);
-            var acks = Channel.CreateBounded<Task<LogWriteResult>>(new BoundedChannelOptions(MaxOutstanding) { SingleReader = true, SingleWriter = true });
+            var acks = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(Math.Max(16, MaxOutstanding / batchSize)) { SingleReader = true, SingleWriter = true });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var producing = Task.Run(async () =>
             {
+                using var set = batchSize > 1 ? new LogRecordSetBuilder(codec) : null;
                 try
                 {
                     await foreach (var payload in Payloads(total, payloadSize, stop.Token))
                     {
-                        // Room in the window first, then the write: nothing is queued on the stream once stopping.
-                        if (!await acks.Writer.WaitToWriteAsync(stop.Token) || stop.IsCancellationRequested)
+                        if (set is null)
+                        {
+                            if (!await SendAsync(acks.Writer, stop, () => new PendingWrite(stream.WriteAsync(payload), null, 1)))
+                            {
+                                break;
+                            }
+
+                            continue;
+                        }
+
+                        // A record too large to share a set goes alone, after the set collected so far.
+                        bool alone = LogRecord.HeaderSize + RecordSetFormat.HeaderSize + RecordSetFormat.RecordOverhead + payload.Length > set.MaxRecordSize;
+                        if ((alone || !set.TryAdd(payload.Span)) && set.Count > 0)
+                        {
+                            if (!await SendSetAsync(acks.Writer, stop, stream, set))
+                            {
+                                break;
+                            }
+
+                            alone = alone || !set.TryAdd(payload.Span);
+                        }
+
+                        if (alone)
+                        {
+                            if (!await SendAsync(acks.Writer, stop, () => new PendingWrite(stream.WriteAsync(payload), null, 1)))
+                            {
+                                break;
+                            }
+                        }
+                        else if (set.Count == batchSize && !await SendSetAsync(acks.Writer, stop, stream, set))
                         {
                             break;
                         }
+                    }
 
-                        var write = stream.WriteAsync(payload);
-                        _ = write.ContinueWith(static (t, state) =>
-                        {
-                            // A record whose outcome is unknown (the proxy's writer failed) does not stop the command: the
-                            // stream goes on with later records. Any other failure does.
-                            if (!IsOutcomeUnknown(t.Exception?.InnerException))
-                            {
-                                StopQuietly((CancellationTokenSource)state!);
-                            }
-                        }, stop, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
-                            TaskScheduler.Default);
-                        acks.Writer.TryWrite(write);
+                    if (set is { Count: > 0 } && !stop.IsCancellationRequested)
+                    {
+                        await SendSetAsync(acks.Writer, stop, stream, set);
                     }
                 }
                 catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -91,7 +135,7 @@ internal static class WriteCommand
                 await AnsiConsole.Progress().AutoClear(true).StartAsync(async progress =>
                 {
                     var task = progress.AddTask($"writing {name}", maxValue: total);
-                    await printer.RunAsync(acks.Reader, () => task.Increment(1));
+                    await printer.RunAsync(acks.Reader, n => task.Increment(n));
                 });
             }
             else
@@ -112,7 +156,8 @@ internal static class WriteCommand
             if (!asJson)
             {
                 Console.WriteLine(printer.Last is { } last
-                    ? $"wrote {printer.Acknowledged} records to {name} (last DLSN {last.Dlsn}, txid {last.TxId})"
+                    ? $"wrote {printer.Acknowledged} records to {name}" + (printer.Sets > 0 ? $" in {printer.Sets} record sets" : "") +
+                      $" (last DLSN {last.Dlsn}, txid {last.TxId})"
                     : $"wrote no records to {name}");
             }
 
@@ -126,6 +171,38 @@ internal static class WriteCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Waits for room in the window, then starts the write: nothing is queued on the stream once stopping.</summary>
+    private static async Task<bool> SendAsync(ChannelWriter<PendingWrite> acks, CancellationTokenSource stop, Func<PendingWrite> start)
+    {
+        if (!await acks.WaitToWriteAsync(stop.Token) || stop.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        var write = start();
+        Task task = write.Record ?? (Task)write.Set!;
+        _ = task.ContinueWith(static (t, state) =>
+        {
+            // A record whose outcome is unknown (the proxy's writer failed) does not stop the command: the stream goes on
+            // with later records. Any other failure does.
+            if (!IsOutcomeUnknown(t.Exception?.InnerException))
+            {
+                StopQuietly((CancellationTokenSource)state!);
+            }
+        }, stop, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        acks.TryWrite(write);
+        return true;
+    }
+
+    /// <summary>Sends the records collected in <paramref name="set"/> as one record set and empties it.</summary>
+    private static async Task<bool> SendSetAsync(ChannelWriter<PendingWrite> acks, CancellationTokenSource stop, Client.Writes.LogWriteStream stream, LogRecordSetBuilder set)
+    {
+        int count = set.Count;
+        byte[] payload = set.ToPayload();
+        set.Reset();
+        return await SendAsync(acks, stop, () => new PendingWrite(null, stream.WriteRecordSetAsync(payload), count));
     }
 
     /// <summary>Whether a write failed with an unknown outcome (WRITE_EXCEPTION: it may or may not have been written).</summary>
@@ -239,9 +316,15 @@ internal static class WriteCommand
     }
 
     /// <summary>Awaits acknowledgements in input order and prints them; stops at the first failure.</summary>
+    /// <summary>One write of the stream: a record (<c>Record</c>) or a record set of <c>Count</c> records (<c>Set</c>).</summary>
+    private readonly record struct PendingWrite(Task<LogWriteResult>? Record, Task<LogRecordSetWriteResult>? Set, int Count);
+
     private sealed class AckPrinter(bool json)
     {
         public long Acknowledged { get; private set; }
+
+        /// <summary>Record sets acknowledged.</summary>
+        public long Sets { get; private set; }
 
         public LogWriteResult? Last { get; private set; }
 
@@ -252,46 +335,68 @@ internal static class WriteCommand
 
         public Exception? FirstUnknown { get; private set; }
 
-        public async Task RunAsync(ChannelReader<Task<LogWriteResult>> acks, Action? progress)
+        public async Task RunAsync(ChannelReader<PendingWrite> acks, Action<int>? progress)
         {
             using var stdout = Console.OpenStandardOutput();
             await foreach (var ack in acks.ReadAllAsync(CancellationToken.None))
             {
+                Task task = ack.Record ?? (Task)ack.Set!;
                 if (Failure is not null)
                 {
                     // Nothing after a failure is reported as written; observe its outcome without waiting for it.
-                    _ = ack.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                    _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
                         TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                     continue;
                 }
 
                 try
                 {
-                    var result = await ack;
-                    Acknowledged++;
-                    Last = result;
-                    if (json)
+                    RecordSetDlsns dlsns;
+                    long txId;
+                    if (ack.Record is { } record)
                     {
-                        ClientOptions.WriteJsonLine(stdout, w =>
-                        {
-                            w.WriteString("dlsn", result.Dlsn.ToString());
-                            w.WriteNumber("txid", result.TxId);
-                        });
+                        var result = await record;
+                        (dlsns, txId) = (new RecordSetDlsns(result.Dlsn, 1), result.TxId);
+                    }
+                    else
+                    {
+                        var result = await ack.Set!;
+                        (dlsns, txId) = (result.Dlsns, result.TxId);
+                        Sets++;
                     }
 
-                    progress?.Invoke();
+                    Acknowledged += dlsns.Count;
+                    Last = new LogWriteResult(dlsns.Last, txId);
+                    if (json)
+                    {
+                        // One line per record, a set's records included, each with its own DLSN.
+                        for (int i = 0; i < dlsns.Count; i++)
+                        {
+                            Dlsn dlsn = dlsns[i];
+                            ClientOptions.WriteJsonLine(stdout, w =>
+                            {
+                                w.WriteString("dlsn", dlsn.ToString());
+                                w.WriteNumber("txid", txId);
+                            });
+                        }
+                    }
+
+                    progress?.Invoke(dlsns.Count);
                 }
                 catch (Exception e) when (IsOutcomeUnknown(e))
                 {
-                    Unknown++;
+                    Unknown += ack.Count;
                     FirstUnknown ??= e;
                     if (json)
                     {
-                        ClientOptions.WriteJsonLine(stdout, w =>
+                        for (int i = 0; i < ack.Count; i++)
                         {
-                            w.WriteString("outcome", "unknown");
-                            w.WriteString("error", e.Message);
-                        });
+                            ClientOptions.WriteJsonLine(stdout, w =>
+                            {
+                                w.WriteString("outcome", "unknown");
+                                w.WriteString("error", e.Message);
+                            });
+                        }
                     }
                 }
                 catch (Exception e) when (e is DlException or IOException)

@@ -24,7 +24,7 @@ namespace DistributedLog.Client.Writes;
 /// records in flight is unknown (<see cref="StatusCode.WriteException"/>) and the rest are cancelled. Nothing is resent
 /// behind the caller's back. The next write opens a new stream, routed afresh.</para>
 /// </remarks>
-public sealed class LogWriteStream : IAsyncDisposable
+public sealed partial class LogWriteStream : IAsyncDisposable
 {
     private readonly DistributedLogClient _client;
     private readonly LogWriteStreamOptions _options;
@@ -48,9 +48,11 @@ public sealed class LogWriteStream : IAsyncDisposable
 
     /// <summary>Writes a record; the proxy assigns its txid unless <paramref name="txId"/> is given.</summary>
     /// <returns>A task that completes with the record's DLSN and txid once it is durable, in write order.</returns>
-    public Task<LogWriteResult> WriteAsync(ReadOnlyMemory<byte> payload, long? txId = null)
+    public Task<LogWriteResult> WriteAsync(ReadOnlyMemory<byte> payload, long? txId = null) => Send(_client.ToWire(payload, txId));
+
+    private Task<LogWriteResult> Send(Record wire)
     {
-        var record = new PendingRecord(_client.ToWire(payload, txId));
+        var record = new PendingRecord(wire);
         lock (_gate)
         {
             if (_completing)
@@ -66,11 +68,11 @@ public sealed class LogWriteStream : IAsyncDisposable
         return record.Task;
     }
 
-    /// <summary>Writes a record with its txid.</summary>
+    /// <summary>Writes a record with its txid (a record set when it has the record-set flag: the DLSN is its first record's).</summary>
     public async Task<CoreDlsn> WriteAsync(LogRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        return (await WriteAsync(record.Payload, record.TxId)).Dlsn;
+        return (await Send(_client.ToWire(record.Payload, record.TxId, record.IsRecordSet))).Dlsn;
     }
 
     /// <summary>Waits until every write so far is acknowledged or failed, then closes the stream.</summary>

@@ -87,11 +87,28 @@ public static class RecordSetFormat
     }
 
     /// <summary>
+    /// Validates the header of a record-set payload without decompressing or walking its records (version, codec,
+    /// stored length, declared sizes within <see cref="LogRecord.MaxRecordSize"/>, a count that fits them) and returns
+    /// the declared record count, which is at least 1. What a service does before passing a set through as one record.
+    /// </summary>
+    /// <exception cref="InvalidEnvelopedEntryException">The header is malformed; the message says what is wrong.</exception>
+    public static int ReadCount(ReadOnlySpan<byte> payload)
+    {
+        int count = ReadHeader(payload).Count;
+        if (count == 0)
+        {
+            throw new InvalidEnvelopedEntryException("Record set holds no records; a set to write needs at least one.");
+        }
+
+        return count;
+    }
+
+    /// <summary>
     /// Validates a whole record-set payload (header and every inner record, decompressing into a pooled buffer if
     /// needed) and returns its record count.
     /// </summary>
-    /// <exception cref="InvalidEnvelopedEntryException">The payload is malformed.</exception>
-    internal static int Validate(ReadOnlySpan<byte> payload)
+    /// <exception cref="InvalidEnvelopedEntryException">The payload is malformed; the message says what is wrong.</exception>
+    public static int Validate(ReadOnlySpan<byte> payload)
     {
         (CompressionCodec codec, int count, int decompressedLength) = ReadHeader(payload);
         if (codec == CompressionCodec.None)
@@ -146,6 +163,11 @@ public static class RecordSetFormat
         int offset = 0;
         for (int i = 0; i < count; i++)
         {
+            if (offset == data.Length)
+            {
+                throw new InvalidEnvelopedEntryException($"Record set declares {count} records but its data ends after {i}.");
+            }
+
             _ = ReadRecord(data, ref offset);
         }
 

@@ -52,7 +52,7 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
             }
 
             txId = record.TxId;
-            return Writer.WriteAsync(record, out accepted);
+            return Services.RecordSets.Refined(Writer.WriteAsync(record, out accepted), accepted, wire, Name);
         }
     }
 
@@ -88,9 +88,11 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
     /// <exception cref="ChecksumFailedException">The payload does not match its CRC32C.</exception>
     /// <exception cref="LogRecordTooLongException">The payload is over the maximum record size.</exception>
     /// <exception cref="TransactionIdOutOfOrderException">A negative or reserved txid.</exception>
+    /// <exception cref="DlException">With <see cref="StatusCode.BadRequest"/>: a record set with a malformed header.</exception>
     public LogRecord ToRecord(Grpc.V1.Record wire)
     {
         var payload = wire.Payload.Memory;
+        var flags = Services.RecordSets.FlagsOf(wire, Name);
         if (wire.HasCrc32C && Crc32C.Compute(payload.Span) != wire.Crc32C)
         {
             throw new ChecksumFailedException(
@@ -99,7 +101,7 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
 
         if (wire.HasTxid)
         {
-            var given = new LogRecord(wire.Txid, payload);
+            var given = new LogRecord(wire.Txid, payload, flags);
             long seen;
             do
             {
@@ -117,6 +119,6 @@ internal sealed class OwnedLog(string name, AsyncLogWriter writer, RateLimiter l
             txId = Math.Max(last + 1, now);
         }
         while (Interlocked.CompareExchange(ref _lastTxId, txId, last) != last);
-        return new LogRecord(txId, payload);
+        return new LogRecord(txId, payload, flags);
     }
 }

@@ -47,12 +47,13 @@ internal sealed partial class DistributedLogProxyService(
             long started = Stopwatch.GetTimestamp();
             var owned = await ownership.AcquireAsync(request.Log, ct);
             var wire = request.Record ?? throw BadRequest("The write request has no record.");
-            Admit(owned, 1, wire.Payload.Length);
+            int records = RecordSets.CountOf(wire, owned.Name);
+            Admit(owned, records, wire.Payload.Length);
             var write = owned.Write(wire, out long txId, out _);
             var dlsn = await AwaitWriteAsync(owned, write.AsTask());
-            metrics.Written(1, wire.Payload.Length);
+            metrics.Written(records, wire.Payload.Length);
             metrics.WriteLatency(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            return new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = txId };
+            return new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = txId, RecordCount = records };
         }, header => new WriteResponse { Header = header });
 
     public override Task<WriteBulkResponse> WriteBulk(WriteBulkRequest request, ServerCallContext context) =>
@@ -72,8 +73,9 @@ internal sealed partial class DistributedLogProxyService(
                     try
                     {
                         var dlsn = await AwaitWriteAsync(owned, writes[i].Write);
-                        metrics.Written(1, writes[i].Bytes);
-                        response.Results.Add(new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = writes[i].TxId });
+                        int records = RecordSets.CountOf(request.Records[i], owned.Name);
+                        metrics.Written(records, writes[i].Bytes);
+                        response.Results.Add(new WriteResponse { Header = WireConversions.Ok, Dlsn = dlsn.ToWire(), Txid = writes[i].TxId, RecordCount = records });
                         continue;
                     }
                     catch (DlException e)

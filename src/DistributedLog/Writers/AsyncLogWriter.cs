@@ -2,6 +2,7 @@ using System.Text.Json;
 using DistributedLog.Ledgers;
 using DistributedLog.Metadata;
 using DistributedLog.Namespaces;
+using DistributedLog.Protocol.Entries;
 using DistributedLog.Protocol.Errors;
 using DistributedLog.Protocol.Records;
 using DistributedLog.Segments;
@@ -156,6 +157,20 @@ public sealed partial class AsyncLogWriter : IAsyncDisposable
         if (record.IsControl)
         {
             return ValueTask.FromException<Dlsn>(new ArgumentException("Only user records and record sets can be written (no control flag).", nameof(record)));
+        }
+
+        if (record.IsRecordSet)
+        {
+            // Checked before anything is taken: a malformed set is refused on its own and the writer stays usable.
+            try
+            {
+                _ = RecordSetFormat.ReadCount(record.Payload.Span);
+                _ = RecordSetFormat.Validate(record.Payload.Span);
+            }
+            catch (InvalidEnvelopedEntryException e)
+            {
+                return ValueTask.FromException<Dlsn>(e);
+            }
         }
 
 
