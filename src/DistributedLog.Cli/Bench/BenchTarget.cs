@@ -131,11 +131,7 @@ internal class ProxyTarget(DistributedLogClient client, string endpoint, string?
 
     private sealed class ProxyLog(DistributedLogClient client, string name) : BenchLog(name)
     {
-        // Bulk calls run concurrently and may reach the proxy in any order, so their records all carry the same txid
-        // (equal txids are allowed; the proxy's own time-based txids of the stream would be larger than it).
-        private const long BulkTxId = 1;
         private LogWriteStream? _stream;
-        private bool _bulk;
 
         public override Task WriteAsync(ReadOnlyMemory<byte> payload)
         {
@@ -145,32 +141,33 @@ internal class ProxyTarget(DistributedLogClient client, string endpoint, string?
 
         public override async Task<int> WriteBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> payloads)
         {
-            _bulk = true;
-            var records = new LogRecord[payloads.Count];
-            for (int i = 0; i < records.Length; i++)
+            // A batch is one record set (DL's writeRecordSet) on the log's write stream: one unit end to end, passed
+            // through by the proxy, each record acknowledged with its own DLSN.
+            var stream = _stream ??= client.OpenWriteStream(Name, new LogWriteStreamOptions { MaxInFlight = 64 * 1024 });
+            Task<LogRecordSetWriteResult> writing;
+            using (var set = new LogRecordSetBuilder())
             {
-                records[i] = new LogRecord(BulkTxId, payloads[i]);
-            }
-
-            var results = await client.WriteBulkAsync(Name, records);
-            int failed = 0;
-            foreach (var result in results)
-            {
-                if (!result.IsCompletedSuccessfully)
+                foreach (var payload in payloads)
                 {
-                    failed++;
+                    set.Add(payload.Span);
                 }
+
+                writing = stream.WriteRecordSetAsync(set); // the set is copied before this returns
             }
 
-            return failed;
+            try
+            {
+                await writing;
+                return 0;
+            }
+            catch (DlException)
+            {
+                return payloads.Count;
+            }
         }
 
-        public override async Task<Dlsn> WriteFirstAsync(ReadOnlyMemory<byte> payload) => _bulk
-            ? await client.WriteAsync(Name, new LogRecord(BulkTxId, payload))
-            : (await (_stream ??= client.OpenWriteStream(Name, new LogWriteStreamOptions { MaxInFlight = 64 * 1024 })).WriteAsync(payload)).Dlsn;
-
-        /// <summary>Whether this log is written with bulk calls (decided before the first write).</summary>
-        public void UseBulk() => _bulk = true;
+        public override async Task<Dlsn> WriteFirstAsync(ReadOnlyMemory<byte> payload) =>
+            (await (_stream ??= client.OpenWriteStream(Name, new LogWriteStreamOptions { MaxInFlight = 64 * 1024 })).WriteAsync(payload)).Dlsn;
 
         public override IAsyncEnumerable<LogRecordWithDlsn> ReadAsync(Dlsn from, CancellationToken cancellationToken) =>
             client.ReadAsync(Name, new ClientReadOptions { From = from, Follow = true }, cancellationToken);
@@ -192,9 +189,6 @@ internal class ProxyTarget(DistributedLogClient client, string endpoint, string?
             }
         }
     }
-
-    /// <summary>Marks a log to be written with bulk calls only (its first record too).</summary>
-    public static void UseBulk(BenchLog log) => (log as ProxyLog)?.UseBulk();
 }
 
 /// <summary>A sandbox started in this process (temporary directory, ephemeral port), written through its proxy.</summary>
@@ -279,29 +273,22 @@ internal sealed class CoreTarget(DistributedLogNamespace ns, string metadata) : 
 
         public override async Task<int> WriteBatchAsync(IReadOnlyList<ReadOnlyMemory<byte>> payloads)
         {
-            Task<IReadOnlyList<Task<Dlsn>>> writing;
+            // A batch is one record set with one txid, handed to the writer under the lock (before the call first waits).
+            ValueTask<RecordSetDlsns> writing;
             lock (_gate)
             {
-                var records = new LogRecord[payloads.Count];
-                for (int i = 0; i < records.Length; i++)
-                {
-                    records[i] = new LogRecord(++_txId, payloads[i]);
-                }
-
-                // WriteBulkAsync hands every record to the writer before it first waits, so they are in order.
-                writing = writer.WriteBulkAsync(records);
+                writing = writer.WriteRecordSetAsync(++_txId, payloads);
             }
 
-            int failed = 0;
-            foreach (var result in await writing)
+            try
             {
-                if (!result.IsCompletedSuccessfully)
-                {
-                    failed++;
-                }
+                await writing;
+                return 0;
             }
-
-            return failed;
+            catch (DlException)
+            {
+                return payloads.Count;
+            }
         }
 
         public override async Task<Dlsn> WriteFirstAsync(ReadOnlyMemory<byte> payload)

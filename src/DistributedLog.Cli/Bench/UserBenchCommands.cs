@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.CommandLine;
 using System.Diagnostics;
 using DistributedLog.Cli.Commands;
+using DistributedLog.Protocol.Entries;
 using DistributedLog.Protocol.Records;
 
 namespace DistributedLog.Cli.Bench;
@@ -13,8 +14,8 @@ namespace DistributedLog.Cli.Bench;
 /// </summary>
 internal static class UserBenchCommands
 {
-    /// <summary>Largest bytes of one bulk call (a proxy request is at most 4 MiB; room for framing).</summary>
-    private const int MaxBatchBytes = (4 << 20) - (64 << 10);
+    /// <summary>Largest bytes of one batch: a batch is one record set, which is one record (headers counted per record below).</summary>
+    private const int MaxBatchBytes = LogRecord.MaxRecordSize - LogRecord.HeaderSize - RecordSetFormat.HeaderSize;
 
     private const int MaxLogs = 10_000;
 
@@ -31,7 +32,7 @@ internal static class UserBenchCommands
             Description = "Records per second over all logs (0: as fast as possible). Paced runs measure latency from each call's intended send time.",
             DefaultValueFactory = _ => 0,
         };
-        var batch = new Option<int>("--batch") { Description = "Records per write call (a bulk write through the proxy, WriteBulkAsync in the core library).", DefaultValueFactory = _ => 1 };
+        var batch = new Option<int>("--batch") { Description = "Records per write call, sent as one record set (DL's writeRecordSet) through the proxy or the core library.", DefaultValueFactory = _ => 1 };
         var warmup = WarmupOption(2);
         var json = ClientOptions.Json();
         var command = new Command("write", "Write records to new logs with a fixed number of calls in flight, optionally paced; report records/s and write latency.")
@@ -49,7 +50,7 @@ internal static class UserBenchCommands
             Check(inflight is >= 1 and <= 1_000_000, $"--outstanding must be within 1..1000000 (got {inflight}).");
             CheckRate(perSecond);
             Check(perCall is >= 1 and <= 100_000, $"--batch must be within 1..100000 (got {perCall}).");
-            Check((long)perCall * (payloadSize + 32) <= MaxBatchBytes, $"--batch × --size must stay within {MaxBatchBytes} bytes (one request); got {perCall} × {payloadSize}.");
+            Check((long)perCall * (payloadSize + RecordSetFormat.RecordOverhead) <= MaxBatchBytes, $"--batch × --size (plus {RecordSetFormat.RecordOverhead} bytes per record) must stay within {MaxBatchBytes} bytes (one record set); got {perCall} × {payloadSize}.");
             double warm = CheckWarmup(result.GetValue(warmup));
             bool asJson = result.GetValue(json);
 
@@ -182,7 +183,7 @@ internal static class UserBenchCommands
             Check(readerCount is >= 1 and <= 1000, $"--readers must be within 1..1000 (got {readerCount}).");
             Check(inflight is >= 1 and <= 1_000_000, $"--outstanding must be within 1..1000000 (got {inflight}).");
             Check(perCall is >= 1 and <= 100_000, $"--batch must be within 1..100000 (got {perCall}).");
-            Check((long)perCall * (payloadSize + 32) <= MaxBatchBytes, $"--batch × --size must stay within {MaxBatchBytes} bytes (one request); got {perCall} × {payloadSize}.");
+            Check((long)perCall * (payloadSize + RecordSetFormat.RecordOverhead) <= MaxBatchBytes, $"--batch × --size (plus {RecordSetFormat.RecordOverhead} bytes per record) must stay within {MaxBatchBytes} bytes (one record set); got {perCall} × {payloadSize}.");
             bool asJson = result.GetValue(json);
 
             await using var bench = await target.OpenAsync(result, ct);
@@ -322,13 +323,7 @@ internal static class UserBenchCommands
         {
             await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (i, ct) =>
             {
-                var log = await target.CreateLogAsync($"{prefix}/{run}/{i}", ct);
-                if (bulk)
-                {
-                    ProxyTarget.UseBulk(log);
-                }
-
-                logs[i] = log;
+                logs[i] = await target.CreateLogAsync($"{prefix}/{run}/{i}", ct);
             });
         }
         catch
