@@ -23,7 +23,9 @@ public static class FreePorts
             for (int attempt = 0; attempt < 200; attempt++)
             {
                 int port = Random.Shared.Next(Lowest, highest + 1);
-                if (IsFree(port))
+                // A port handed out recently is not handed out again, even if it is still free: its server may not have
+                // bound it yet (tests start many servers at once).
+                if (IsFree(port) && Remember(port))
                 {
                     return port;
                 }
@@ -33,6 +35,28 @@ public static class FreePorts
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static readonly Queue<int> Recent = new();
+    private static readonly HashSet<int> RecentSet = [];
+
+    private static bool Remember(int port)
+    {
+        lock (Recent)
+        {
+            if (!RecentSet.Add(port))
+            {
+                return false;
+            }
+
+            Recent.Enqueue(port);
+            if (Recent.Count > 4096)
+            {
+                RecentSet.Remove(Recent.Dequeue());
+            }
+
+            return true;
+        }
     }
 
     /// <summary>Whether <paramref name="port"/> can be bound on loopback now.</summary>
