@@ -61,12 +61,8 @@ internal sealed class BookieChannel : IAsyncDisposable
             timeout.CancelAfter(options.ConnectTimeout);
             await socket.ConnectAsync(endpoint, timeout.Token);
             channel.StartLoops();
-            var reply = await channel.SendAsync(BookieOp.Handshake, 0, 8, static (span, _) =>
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(span, BookieProtocol.Magic);
-                BinaryPrimitives.WriteUInt16LittleEndian(span[4..], BookieProtocol.Version);
-                BinaryPrimitives.WriteUInt16LittleEndian(span[6..], BookieProtocol.Version);
-            }, 0, options.ConnectTimeout, timeout.Token);
+            var reply = await channel.SendAsync(BookieOp.Handshake, 0, BookieRequest.HandshakeBodyLength, static (span, _) => BookieRequest.WriteHandshakeBody(span),
+                0, options.ConnectTimeout, timeout.Token);
             if (reply.Status != StatusCode.Success)
             {
                 throw new BookieException(reply.Status, $"Bookie {bookieId} refused the handshake ({reply.Status}).");
@@ -160,7 +156,7 @@ internal sealed class BookieChannel : IAsyncDisposable
         var request = Register(timeout);
         request.UseCallback(callback, state, ledgerId, entryId);
         byte flags = recovery ? BookieProtocol.FlagRecoveryAdd : (byte)0;
-        int bodyLength = 1 + masterKey.Length + packagedEntry.Length;
+        int bodyLength = BookieRequest.AddBodyLength(masterKey.Length, packagedEntry.Length);
         bool queued;
         if (owner is not null && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(packagedEntry, out var entry))
         {
@@ -169,20 +165,14 @@ internal sealed class BookieChannel : IAsyncDisposable
                 static (span, s) =>
                 {
                     int offset = BookieProtocol.WriteHeader(span, s.bodyLength, (byte)BookieOp.AddEntry, s.flags, s.requestId);
-                    span[offset] = (byte)s.masterKey.Length;
-                    s.masterKey.Span.CopyTo(span[(offset + 1)..]);
+                    BookieRequest.WriteAddBody(span[offset..], s.masterKey.Span, default);
                 },
                 (bodyLength, flags, requestId: request.RequestId, masterKey), entry, owner);
         }
         else
         {
             queued = TryWriteFrame(BookieOp.AddEntry, flags, request.RequestId, bodyLength,
-                static (span, s) =>
-                {
-                    span[0] = (byte)s.masterKey.Length;
-                    s.masterKey.Span.CopyTo(span[1..]);
-                    s.packagedEntry.Span.CopyTo(span[(1 + s.masterKey.Length)..]);
-                },
+                static (span, s) => BookieRequest.WriteAddBody(span, s.masterKey.Span, s.packagedEntry.Span),
                 (masterKey, packagedEntry));
         }
 

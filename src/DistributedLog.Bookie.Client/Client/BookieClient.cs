@@ -49,13 +49,8 @@ public sealed class BookieClient : IAsyncDisposable
         long ledgerId = PackagedEntry.LedgerId(packagedEntry.Span);
         long entryId = PackagedEntry.EntryId(packagedEntry.Span);
         var reply = await SendAsync(bookieId, BookieOp.AddEntry, recovery ? BookieProtocol.FlagRecoveryAdd : (byte)0,
-            1 + masterKey.Length + packagedEntry.Length,
-            static (span, s) =>
-            {
-                span[0] = (byte)s.masterKey.Length;
-                s.masterKey.Span.CopyTo(span[1..]);
-                s.packagedEntry.Span.CopyTo(span[(1 + s.masterKey.Length)..]);
-            },
+            BookieRequest.AddBodyLength(masterKey.Length, packagedEntry.Length),
+            static (span, s) => BookieRequest.WriteAddBody(span, s.masterKey.Span, s.packagedEntry.Span),
             (masterKey, packagedEntry), _options.RequestTimeout, cancellationToken);
         return new BookieAddResult(reply.Status, ledgerId, entryId);
     }
@@ -103,14 +98,8 @@ public sealed class BookieClient : IAsyncDisposable
     public async ValueTask<BookieReadResult> ReadEntryAsync(string bookieId, long ledgerId, long entryId, bool fence = false,
         ReadOnlyMemory<byte> masterKey = default, CancellationToken cancellationToken = default)
     {
-        var reply = await SendAsync(bookieId, BookieOp.ReadEntry, fence ? BookieProtocol.FlagFence : (byte)0, 17 + masterKey.Length,
-            static (span, s) =>
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(span, s.ledgerId);
-                BinaryPrimitives.WriteInt64LittleEndian(span[8..], s.entryId);
-                span[16] = (byte)s.masterKey.Length;
-                s.masterKey.Span.CopyTo(span[17..]);
-            },
+        var reply = await SendAsync(bookieId, BookieOp.ReadEntry, fence ? BookieProtocol.FlagFence : (byte)0, BookieRequest.ReadBodyLength(masterKey.Length),
+            static (span, s) => BookieRequest.WriteReadBody(span, s.ledgerId, s.entryId, s.masterKey.Span),
             (ledgerId, entryId, masterKey), _options.RequestTimeout, cancellationToken);
         return ToReadResult(bookieId, ledgerId, reply);
     }
@@ -123,13 +112,8 @@ public sealed class BookieClient : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         uint timeoutMs = (uint)Math.Clamp(timeout.TotalMilliseconds, 0, uint.MaxValue);
-        var reply = await SendAsync(bookieId, BookieOp.LongPollRead, 0, 20,
-            static (span, s) =>
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(span, s.ledgerId);
-                BinaryPrimitives.WriteInt64LittleEndian(span[8..], s.entryId);
-                BinaryPrimitives.WriteUInt32LittleEndian(span[16..], s.timeoutMs);
-            },
+        var reply = await SendAsync(bookieId, BookieOp.LongPollRead, 0, BookieRequest.LongPollBodyLength,
+            static (span, s) => BookieRequest.WriteLongPollBody(span, s.ledgerId, s.entryId, s.timeoutMs),
             (ledgerId, entryId, timeoutMs), timeout + _options.RequestTimeout, cancellationToken);
         return ToReadResult(bookieId, ledgerId, reply);
     }
@@ -137,8 +121,8 @@ public sealed class BookieClient : IAsyncDisposable
     /// <summary>Reads the ledger's LAC and last entry id as the bookie knows them.</summary>
     public async ValueTask<BookieLacResult> ReadLacAsync(string bookieId, long ledgerId, CancellationToken cancellationToken = default)
     {
-        var reply = await SendAsync(bookieId, BookieOp.ReadLac, 0, 8,
-            static (span, id) => BinaryPrimitives.WriteInt64LittleEndian(span, id), ledgerId, _options.RequestTimeout, cancellationToken);
+        var reply = await SendAsync(bookieId, BookieOp.ReadLac, 0, BookieRequest.LedgerIdBodyLength,
+            static (span, id) => BookieRequest.WriteLedgerIdBody(span, id), ledgerId, _options.RequestTimeout, cancellationToken);
         return new BookieLacResult(reply.Status, reply.B, reply.C);
     }
 
@@ -146,13 +130,8 @@ public sealed class BookieClient : IAsyncDisposable
     public async ValueTask<BookieLacResult> FenceAsync(string bookieId, long ledgerId, ReadOnlyMemory<byte> masterKey,
         CancellationToken cancellationToken = default)
     {
-        var reply = await SendAsync(bookieId, BookieOp.Fence, 0, 9 + masterKey.Length,
-            static (span, s) =>
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(span, s.ledgerId);
-                span[8] = (byte)s.masterKey.Length;
-                s.masterKey.Span.CopyTo(span[9..]);
-            },
+        var reply = await SendAsync(bookieId, BookieOp.Fence, 0, BookieRequest.FenceBodyLength(masterKey.Length),
+            static (span, s) => BookieRequest.WriteFenceBody(span, s.ledgerId, s.masterKey.Span),
             (ledgerId, masterKey), _options.RequestTimeout, cancellationToken);
         return new BookieLacResult(reply.Status, reply.B, reply.C);
     }
@@ -160,8 +139,8 @@ public sealed class BookieClient : IAsyncDisposable
     /// <summary>Deletes the ledger on the bookie.</summary>
     public async ValueTask<StatusCode> DeleteLedgerAsync(string bookieId, long ledgerId, CancellationToken cancellationToken = default)
     {
-        var reply = await SendAsync(bookieId, BookieOp.DeleteLedger, 0, 8,
-            static (span, id) => BinaryPrimitives.WriteInt64LittleEndian(span, id), ledgerId, _options.RequestTimeout, cancellationToken);
+        var reply = await SendAsync(bookieId, BookieOp.DeleteLedger, 0, BookieRequest.LedgerIdBodyLength,
+            static (span, id) => BookieRequest.WriteLedgerIdBody(span, id), ledgerId, _options.RequestTimeout, cancellationToken);
         return reply.Status;
     }
 

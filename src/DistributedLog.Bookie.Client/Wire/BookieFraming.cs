@@ -69,6 +69,23 @@ public static class BookieFraming
         return true;
     }
 
+    /// <summary>
+    /// Encodes a response frame's length prefix, header and fixed fields (status and three values) for a payload of
+    /// <paramref name="payloadLength"/> bytes that follows them; returns the bytes written (the payload goes after).
+    /// The inverse of <see cref="DecodeResponse"/>: the bookie uses this, so the layout lives in one place.
+    /// </summary>
+    public static int WriteResponseHead(Span<byte> destination, BookieOp op, ulong requestId, StatusCode status, long a, long b, long c, int payloadLength)
+    {
+        int offset = BookieProtocol.WriteHeader(destination, BookieProtocol.ResponseFixedSize + payloadLength, (byte)((byte)op | BookieProtocol.ResponseBit), 0,
+            requestId);
+        Span<byte> body = destination[offset..];
+        BinaryPrimitives.WriteInt32LittleEndian(body, (int)status);
+        BinaryPrimitives.WriteInt64LittleEndian(body[4..], a);
+        BinaryPrimitives.WriteInt64LittleEndian(body[12..], b);
+        BinaryPrimitives.WriteInt64LittleEndian(body[20..], c);
+        return offset + BookieProtocol.ResponseFixedSize;
+    }
+
     /// <summary>Decodes a response frame (the bytes after its length prefix).</summary>
     /// <exception cref="WireProtocolException">The frame is shorter than <see cref="MinResponseLength"/> or lacks the response bit.</exception>
     public static BookieResponseFrame DecodeResponse(ReadOnlySpan<byte> frame)

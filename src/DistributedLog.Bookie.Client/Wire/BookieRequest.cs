@@ -49,6 +49,68 @@ public readonly ref struct BookieRequest
     /// <summary>The packaged entry (AddEntry); its checksum is not verified here.</summary>
     public ReadOnlySpan<byte> Entry { get; init; }
 
+    /// <summary>Body length of an AddEntry request (see <see cref="WriteAddBody"/>).</summary>
+    public static int AddBodyLength(int masterKeyLength, int entryLength) => 1 + masterKeyLength + entryLength;
+
+    /// <summary>Writes an AddEntry body; with an empty <paramref name="entry"/> only the key part (the entry is sent after it).</summary>
+    public static void WriteAddBody(Span<byte> body, ReadOnlySpan<byte> masterKey, ReadOnlySpan<byte> entry)
+    {
+        body[0] = (byte)masterKey.Length;
+        masterKey.CopyTo(body[1..]);
+        entry.CopyTo(body[(1 + masterKey.Length)..]);
+    }
+
+    /// <summary>Body length of a ReadEntry request.</summary>
+    public static int ReadBodyLength(int masterKeyLength) => 17 + masterKeyLength;
+
+    /// <summary>Writes a ReadEntry body (entry id -1: the last entry).</summary>
+    public static void WriteReadBody(Span<byte> body, long ledgerId, long entryId, ReadOnlySpan<byte> masterKey)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(body, ledgerId);
+        BinaryPrimitives.WriteInt64LittleEndian(body[8..], entryId);
+        body[16] = (byte)masterKey.Length;
+        masterKey.CopyTo(body[17..]);
+    }
+
+    /// <summary>Body length of a LongPollRead request.</summary>
+    public const int LongPollBodyLength = 20;
+
+    /// <summary>Writes a LongPollRead body.</summary>
+    public static void WriteLongPollBody(Span<byte> body, long ledgerId, long entryId, uint timeoutMs)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(body, ledgerId);
+        BinaryPrimitives.WriteInt64LittleEndian(body[8..], entryId);
+        BinaryPrimitives.WriteUInt32LittleEndian(body[16..], timeoutMs);
+    }
+
+    /// <summary>Body length of a Fence request.</summary>
+    public static int FenceBodyLength(int masterKeyLength) => 9 + masterKeyLength;
+
+    /// <summary>Writes a Fence body.</summary>
+    public static void WriteFenceBody(Span<byte> body, long ledgerId, ReadOnlySpan<byte> masterKey)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(body, ledgerId);
+        body[8] = (byte)masterKey.Length;
+        masterKey.CopyTo(body[9..]);
+    }
+
+    /// <summary>Body length of ReadLac and DeleteLedger requests.</summary>
+    public const int LedgerIdBodyLength = 8;
+
+    /// <summary>Writes a ReadLac or DeleteLedger body.</summary>
+    public static void WriteLedgerIdBody(Span<byte> body, long ledgerId) => BinaryPrimitives.WriteInt64LittleEndian(body, ledgerId);
+
+    /// <summary>Body length of a Handshake request.</summary>
+    public const int HandshakeBodyLength = 8;
+
+    /// <summary>Writes a Handshake body offering exactly <see cref="BookieProtocol.Version"/>.</summary>
+    public static void WriteHandshakeBody(Span<byte> body)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(body, BookieProtocol.Magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(body[4..], BookieProtocol.Version);
+        BinaryPrimitives.WriteUInt16LittleEndian(body[6..], BookieProtocol.Version);
+    }
+
     /// <summary>
     /// Decodes a request frame (the bytes after its length prefix). Never throws: a frame that is not
     /// <see cref="RequestVerdict.Valid"/> comes with <paramref name="problem"/> saying why. The header fields

@@ -552,15 +552,9 @@ internal sealed class BookieConnection : IResponseSink
         response.Payload.AsSpan(0, response.PayloadLength).CopyTo(span[offset..]);
     }
 
-    private static int EncodeFixed(Span<byte> span, in BookieResponse response, int bodyLength)
-    {
-        int offset = BookieProtocol.WriteHeader(span, bodyLength, (byte)((byte)response.Op | BookieProtocol.ResponseBit), 0, response.RequestId);
-        BinaryPrimitives.WriteInt32LittleEndian(span[offset..], (int)response.Status);
-        BinaryPrimitives.WriteInt64LittleEndian(span[(offset + 4)..], response.A);
-        BinaryPrimitives.WriteInt64LittleEndian(span[(offset + 12)..], response.B);
-        BinaryPrimitives.WriteInt64LittleEndian(span[(offset + 20)..], response.C);
-        return offset + BookieProtocol.ResponseFixedSize;
-    }
+    private static int EncodeFixed(Span<byte> span, in BookieResponse response, int bodyLength) =>
+        BookieFraming.WriteResponseHead(span, response.Op, response.RequestId, response.Status, response.A, response.B, response.C,
+            bodyLength - BookieProtocol.ResponseFixedSize);
 
     private void DrainResponses()
     {
