@@ -104,8 +104,11 @@ internal sealed class LogFanout : IAsyncDisposable
         }
     }
 
-    /// <summary>Opens the shared reader at the first reader's position and starts pumping; its errors are the first reader's.</summary>
-    public async Task StartAsync(LogManager log, ReadPosition position, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens the shared reader at the first reader's position and starts pumping; its errors are the first reader's.
+    /// <paramref name="active"/> is where the log's readable records started just before.
+    /// </summary>
+    public async Task StartAsync(LogManager log, ReadPosition position, LogActiveStart active, CancellationToken cancellationToken)
     {
         try
         {
@@ -126,6 +129,11 @@ internal sealed class LogFanout : IAsyncDisposable
             else
             {
                 _txFloor = position.TxId;
+                if (position == ReadPosition.Earliest)
+                {
+                    // From the earliest record: every active record is covered.
+                    _coveredFrom = active.FirstActive;
+                }
             }
         }
 
@@ -284,8 +292,10 @@ internal sealed class LogFanout : IAsyncDisposable
                 TaskCompletionSource appended;
                 lock (_gate)
                 {
-                    // Started by txid: every record from the first one returned on is covered.
+                    // Started by txid: every record from the first one returned on is covered. Started by DLSN: the records
+                    // before it have txids up to the first one's (txids never decrease along a log), so any higher txid is.
                     _coveredFrom ??= batch[0].Dlsn;
+                    _txFloor ??= batch[0].TxId == long.MaxValue ? long.MaxValue : batch[0].TxId + 1;
                     foreach (var record in batch)
                     {
                         _window.Add(record);

@@ -29,6 +29,7 @@ internal sealed partial class ReadFanout : IAsyncDisposable
     private long _recordsFromCache;
     private long _recordsAlone;
     private long _readsAlone;
+    private long _fellBehind;
     private long _rejoins;
     private int _disposed;
 
@@ -44,7 +45,8 @@ internal sealed partial class ReadFanout : IAsyncDisposable
     /// <summary>What the fan-out did so far (also on the proxy's meter).</summary>
     public ReadFanoutStats Stats => new(
         Interlocked.Read(ref _entriesShared), Interlocked.Read(ref _entriesAlone), Interlocked.Read(ref _recordsFromCache),
-        Interlocked.Read(ref _recordsAlone), Interlocked.Read(ref _readsAlone), Interlocked.Read(ref _rejoins), SharedLogs);
+        Interlocked.Read(ref _recordsAlone), Interlocked.Read(ref _readsAlone), Interlocked.Read(ref _fellBehind), Interlocked.Read(ref _rejoins),
+        SharedLogs);
 
     /// <summary>Logs with a fan-out now (including those lingering after their last reader).</summary>
     public int SharedLogs
@@ -102,7 +104,7 @@ internal sealed partial class ReadFanout : IAsyncDisposable
         {
             if (created)
             {
-                await fanout.StartAsync(log, position, cancellationToken);
+                await fanout.StartAsync(log, position, active, cancellationToken);
             }
 
             if (!await fanout.Started)
@@ -192,6 +194,11 @@ internal sealed partial class ReadFanout : IAsyncDisposable
     internal void ReadingAlone(string reason)
     {
         Interlocked.Increment(ref _readsAlone);
+        if (reason == "behind")
+        {
+            Interlocked.Increment(ref _fellBehind);
+        }
+
         _metrics.ReadAlone(reason);
         LogReadingAlone(reason);
     }
@@ -262,10 +269,11 @@ internal sealed partial class ReadFanout : IAsyncDisposable
 /// <param name="RecordsFromCache">Records given to read calls from the shared caches.</param>
 /// <param name="RecordsAlone">Records given to read calls by readers reading alone.</param>
 /// <param name="ReadsAlone">Times a read call started reading alone (at its start, or after falling behind).</param>
+/// <param name="FellBehind">Times an attached reader fell out of the cache window (its next record was evicted).</param>
 /// <param name="Rejoins">Times a reader reading alone caught up and attached to the cache again.</param>
 /// <param name="SharedLogs">Logs with a fan-out now.</param>
 internal readonly record struct ReadFanoutStats(
-    long EntriesShared, long EntriesAlone, long RecordsFromCache, long RecordsAlone, long ReadsAlone, long Rejoins, int SharedLogs)
+    long EntriesShared, long EntriesAlone, long RecordsFromCache, long RecordsAlone, long ReadsAlone, long FellBehind, long Rejoins, int SharedLogs)
 {
     /// <summary>Entries fetched from the bookies by all readers.</summary>
     public long EntriesFromBookies => EntriesShared + EntriesAlone;
