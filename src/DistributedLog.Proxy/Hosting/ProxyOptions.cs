@@ -77,9 +77,9 @@ public sealed class ProxyOptions
     /// <summary>
     /// Most record bytes a log's shared read-ahead cache keeps (one per log being read through this proxy): readers of a log
     /// within this window of its newest records are served from one reader of the bookies; one that falls further behind
-    /// reads on its own until it catches up. Default 16 MiB.
+    /// reads on its own until it catches up. A log being read keeps up to this much of its newest records. Default 4 MiB.
     /// </summary>
-    public long ReadCacheBytes { get; init; } = 16L << 20;
+    public long ReadCacheBytes { get; init; } = 4L << 20;
 
     /// <summary>Checks the settings; returns what is wrong, or nothing.</summary>
     public IReadOnlyList<string> GetValidationErrors()
