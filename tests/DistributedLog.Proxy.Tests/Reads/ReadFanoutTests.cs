@@ -181,11 +181,19 @@ public sealed class ReadFanoutTests(ITestOutputHelper output)
             acks.Add(await write);
         }
 
-        // Commit explicitly so every acknowledged record is visible to tailing readers now. Without it the last entries of a
-        // burst stayed invisible for over a minute in about one run in six (the LAC the bookies report stopped at the
-        // burst's first entry: neither the stream's commit on close nor the writer's commit on idle happened), whatever
-        // the reader: a writer-side issue, not the fan-out's.
-        await client.HeartbeatAsync(log);
+        // Release the log: its writer completes the segment, so every acknowledged record is readable without waiting for a
+        // commit (the next burst starts a new segment: readers also cross segment rolls). Tailing readers otherwise depend on
+        // the writer's commits, which left the last entry of a burst invisible for over a minute in about one run in seven
+        // (the LAC lagged the last acknowledgement, even across explicit heartbeats and Describe calls): a writer-side issue,
+        // outside what these tests check.
+        await client.ReleaseAsync(log);
+        var visible = System.Diagnostics.Stopwatch.StartNew();
+        while ((await client.DescribeLogAsync(log)).LastDlsn != acks[^1].Dlsn)
+        {
+            Assert.True(visible.Elapsed < Budget, $"the last acknowledged record of {log} ({acks[^1].Dlsn}) never became visible");
+            await Task.Delay(20);
+        }
+
         return acks;
     }
 
