@@ -19,6 +19,10 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly Histogram<double> _writeLatency;
     private readonly Counter<long> _retentionPurged;
     private readonly Counter<long> _retentionErrors;
+    private readonly Counter<long> _readEntries;
+    private readonly Counter<long> _readRecords;
+    private readonly Counter<long> _readAlone;
+    private readonly Counter<long> _readRejoined;
 
     public ProxyMetrics(IMeterFactory? meterFactory, Func<int> ownedLogs)
     {
@@ -33,6 +37,13 @@ internal sealed class ProxyMetrics : IDisposable
         _writeLatency = _meter.CreateHistogram<double>("dl.proxy.write.latency", unit: "ms", description: "Time from receiving a unary write to its acknowledgement.");
         _retentionPurged = _meter.CreateCounter<long>("dl.proxy.retention.segments_purged", description: "Completed segments truncated (ledgers deleted) by the retention policy.");
         _retentionErrors = _meter.CreateCounter<long>("dl.proxy.retention.errors", description: "Logs whose retention round failed (tried again next round).");
+        _readEntries = _meter.CreateCounter<long>("dl.proxy.read.entries",
+            description: "Entries read from bookies by the proxy's log readers, by reader (shared: a log's one reader feeding its cache; alone: a read call outside the cache).");
+        _readRecords = _meter.CreateCounter<long>("dl.proxy.read.records",
+            description: "Records sent to read calls, by source (cache: a log's shared read cache; alone: the call's own reader).");
+        _readAlone = _meter.CreateCounter<long>("dl.proxy.read.alone",
+            description: "Read calls that started reading alone, by reason (start: position outside the cache; behind: fell out of it; shared_failed).");
+        _readRejoined = _meter.CreateCounter<long>("dl.proxy.read.rejoined", description: "Read calls that caught up and went back to the shared cache.");
         _meter.CreateObservableGauge("dl.proxy.logs.owned", ownedLogs, description: "Logs whose writer this proxy holds.");
     }
 
@@ -58,6 +69,14 @@ internal sealed class ProxyMetrics : IDisposable
     public void RetentionPurged(int segments) => _retentionPurged.Add(segments);
 
     public void RetentionFailed() => _retentionErrors.Add(1);
+
+    public void ReadEntries(string reader, long entries) => _readEntries.Add(entries, new KeyValuePair<string, object?>("reader", reader));
+
+    public void ReadRecords(string source, long records) => _readRecords.Add(records, new KeyValuePair<string, object?>("source", source));
+
+    public void ReadAlone(string reason) => _readAlone.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void ReadRejoined() => _readRejoined.Add(1);
 
     public void Dispose() => _meter.Dispose();
 }

@@ -4,6 +4,7 @@ using DistributedLog.Metadata;
 using DistributedLog.Namespaces;
 using DistributedLog.Proxy.Limits;
 using DistributedLog.Proxy.Ownership;
+using DistributedLog.Proxy.Reads;
 using DistributedLog.Proxy.Registration;
 using DistributedLog.Proxy.Services;
 using Microsoft.AspNetCore.Builder;
@@ -30,17 +31,19 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly LogOwnershipCache _ownership;
     private readonly ProxyMetrics _metrics;
+    private readonly ReadFanout _reads;
     private readonly ProxyRegistration _registration;
     private readonly DistributedLogNamespace _namespace;
     private readonly bool _ownsNamespace;
     private int _disposed;
 
-    private ProxyHost(WebApplication app, LogOwnershipCache ownership, ProxyMetrics metrics, ProxyRegistration registration,
+    private ProxyHost(WebApplication app, LogOwnershipCache ownership, ProxyMetrics metrics, ReadFanout reads, ProxyRegistration registration,
         DistributedLogNamespace ns, bool ownsNamespace, string endpoint)
     {
         _app = app;
         _ownership = ownership;
         _metrics = metrics;
+        _reads = reads;
         _registration = registration;
         _namespace = ns;
         _ownsNamespace = ownsNamespace;
@@ -61,6 +64,9 @@ public sealed class ProxyHost : IAsyncDisposable
 
     /// <summary>Logs this proxy owns now.</summary>
     public int OwnedLogs => _ownership.Count;
+
+    /// <summary>The read fan-out (one shared reader and cache per log being read); tests read its counts.</summary>
+    internal ReadFanout Reads => _reads;
 
     /// <summary>Starts a proxy over a namespace opened from <paramref name="metadataUri"/> (owned by the proxy).</summary>
     public static async Task<ProxyHost> StartAsync(ProxyOptions options, string metadataUri, ILoggerFactory? loggerFactory = null,
@@ -161,6 +167,8 @@ public sealed class ProxyHost : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(proxyLimiter);
+        var reads = new ReadFanout(options.ReadCacheBytes, metrics, TimeProvider.System, loggerFactory.CreateLogger("DistributedLog.Proxy.Reads"));
+        builder.Services.AddSingleton(reads);
         builder.Services.AddSingleton(_ => holder.Cache ?? throw new InvalidOperationException("The proxy is not started."));
         builder.Services.AddSingleton<DistributedLogProxyService>();
 
@@ -186,7 +194,7 @@ public sealed class ProxyHost : IAsyncDisposable
                 ct => ProxyRegistration.StartAsync(ns.Store, ns.Metadata.Layout, endpoint, options.OwnershipTtl, logger, ct),
                 logger, cancellationToken: cancellationToken);
             logger.LogInformation("Proxy {Endpoint} serving namespace {Namespace}", endpoint, options.Namespace);
-            return new ProxyHost(app, holder.Cache, metrics, registration, ns, ownsNamespace, endpoint) { AdminEndpoint = admin };
+            return new ProxyHost(app, holder.Cache, metrics, reads, registration, ns, ownsNamespace, endpoint) { AdminEndpoint = admin };
         }
         catch
         {
@@ -197,6 +205,7 @@ public sealed class ProxyHost : IAsyncDisposable
 
             await app.StopAsync(CancellationToken.None);
             await app.DisposeAsync();
+            await reads.DisposeAsync();
             throw;
         }
     }
@@ -225,6 +234,7 @@ public sealed class ProxyHost : IAsyncDisposable
 
         await _ownership.DisposeAsync();
         await _app.DisposeAsync();
+        await _reads.DisposeAsync();
         _metrics.Dispose();
         if (_ownsNamespace)
         {

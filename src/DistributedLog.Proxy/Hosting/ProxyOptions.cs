@@ -74,10 +74,22 @@ public sealed class ProxyOptions
     /// <summary>How often the retention policy is applied to the owned logs. Default 5 min.</summary>
     public TimeSpan RetentionCheckInterval { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Most record bytes a log's shared read-ahead cache keeps (one per log being read through this proxy): readers of a log
+    /// within this window of its newest records are served from one reader of the bookies; one that falls further behind
+    /// reads on its own until it catches up. A log being read keeps up to this much of its newest records. Default 4 MiB.
+    /// </summary>
+    public long ReadCacheBytes { get; init; } = 4L << 20;
+
     /// <summary>Checks the settings; returns what is wrong, or nothing.</summary>
     public IReadOnlyList<string> GetValidationErrors()
     {
         var errors = new List<string>();
+        if (ReadCacheBytes < 64 * 1024)
+        {
+            errors.Add($"Read cache size {ReadCacheBytes} bytes must be at least 64 KiB.");
+        }
+
         errors.AddRange(Retention.GetValidationErrors());
         if (RetentionCheckInterval <= TimeSpan.Zero)
         {

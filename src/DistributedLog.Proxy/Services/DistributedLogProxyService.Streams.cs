@@ -4,7 +4,9 @@ using DistributedLog.Grpc;
 using DistributedLog.Grpc.V1;
 using DistributedLog.Protocol.Errors;
 using DistributedLog.Protocol.Records;
+using DistributedLog.Metadata;
 using DistributedLog.Proxy.Ownership;
+using DistributedLog.Proxy.Reads;
 using DistributedLog.Readers;
 using Google.Protobuf;
 using Grpc.Core;
@@ -254,7 +256,9 @@ internal sealed partial class DistributedLogProxyService
 
     /// <summary>
     /// Streams records from a DLSN, a txid or a subscriber's position. Without <c>follow</c> the read ends at the last
-    /// record the log had when the request arrived; with it, it tails until the client cancels or the log ends.
+    /// record the log had when the request arrived; with it, it tails until the client cancels or the log ends. Read calls of
+    /// one log share its read fan-out (<see cref="ReadFanout"/>): one reader of the bookies and a cache of the newest
+    /// records, from which each call takes records at its own pace, reading alone while outside the cache.
     /// </summary>
     public override async Task Read(ReadRequest request, IServerStreamWriter<ReadResponse> responses, ServerCallContext context)
     {
@@ -277,94 +281,50 @@ internal sealed partial class DistributedLogProxyService
                 }
             }
 
-            LogReader reader;
-            IAsyncDisposable owner;
-            switch (request.FromCase)
+            IAsyncDisposable? subscriberLock = null;
+            try
             {
-                case ReadRequest.FromOneofCase.Subscriber:
-                    var subscribed = await log.OpenSubscriberReaderAsync(request.Subscriber, cancellationToken: ct);
-                    (reader, owner) = (subscribed.Reader, subscribed);
-                    var committed = await log.Subscriptions.GetPositionAsync(request.Subscriber, ct);
-                    if (last is not null && committed is { } position && position >= last.Dlsn)
-                    {
-                        await owner.DisposeAsync();
-                        return;
-                    }
-
-                    break;
-                case ReadRequest.FromOneofCase.FromTxid:
-                    if (last is not null && request.FromTxid > last.TxId)
-                    {
-                        return;
-                    }
-
-                    reader = await log.OpenReaderAsync(request.FromTxid, cancellationToken: ct);
-                    owner = reader;
-                    break;
-                default:
-                    var from = request.FromCase == ReadRequest.FromOneofCase.FromDlsn ? request.FromDlsn.ToCore("from_dlsn") : CoreDlsn.Initial;
-                    if (last is not null && from > last.Dlsn)
-                    {
-                        return;
-                    }
-
-                    reader = request.FromCase == ReadRequest.FromOneofCase.FromDlsn
-                        ? await log.OpenReaderAsync(from, cancellationToken: ct)
-                        : await log.OpenReaderAsync(ReadPosition.Earliest, cancellationToken: ct);
-                    owner = reader;
-                    break;
-            }
-
-            await using (owner)
-            {
-                long remaining = request.Count > 0 ? request.Count : long.MaxValue;
-                while (remaining > 0)
+                ReadPosition start;
+                switch (request.FromCase)
                 {
-                    IReadOnlyList<LogRecordWithDlsn> batch;
-                    try
-                    {
-                        batch = await reader.ReadBulkAsync((int)Math.Min(remaining, MaxRecordsPerReadResponse), ct);
-                    }
-                    catch (LogEndOfStreamException)
-                    {
-                        return;
-                    }
-
-                    var response = new ReadResponse();
-                    long responseBytes = 0;
-                    bool atEnd = false;
-                    foreach (var record in batch)
-                    {
-                        if (responseBytes + record.Payload.Length > MaxReadResponseBytes && response.Records.Count > 0)
+                    case ReadRequest.FromOneofCase.Subscriber:
+                        // The subscriber's read lock is held for the whole call (a second reader with the same id is refused).
+                        subscriberLock = await log.Subscriptions.AcquireReadLockAsync(request.Subscriber, SubscriberLockTtl, ct);
+                        var committed = await log.Subscriptions.GetPositionAsync(request.Subscriber, ct);
+                        if (last is not null && committed is { } position && position >= last.Dlsn)
                         {
-                            // Keep each message well under the gRPC message size limit (records are up to 1 MiB).
-                            await responses.WriteAsync(response, ct);
-                            response = new ReadResponse();
-                            responseBytes = 0;
+                            return;
                         }
 
-                        responseBytes += record.Payload.Length;
-                        response.Records.Add(new ReadRecord
+                        start = committed is { } after ? ReadPosition.FromDlsn(after.Next()) : ReadPosition.Earliest;
+                        break;
+                    case ReadRequest.FromOneofCase.FromTxid:
+                        if (last is not null && request.FromTxid > last.TxId)
                         {
-                            Dlsn = record.Dlsn.ToWire(),
-                            Txid = record.TxId,
-                            SequenceId = record.SequenceId,
-                            PositionWithinSegment = record.PositionWithinSegment,
-                            Payload = UnsafeByteOperations.UnsafeWrap(record.Payload),
-                        });
-                        remaining--;
-                        if ((last is not null && record.Dlsn >= last.Dlsn) || remaining == 0)
-                        {
-                            atEnd = true;
-                            break;
+                            return;
                         }
-                    }
 
-                    await responses.WriteAsync(response, ct);
-                    if (atEnd)
-                    {
-                        return;
-                    }
+                        start = ReadPosition.FromTxId(request.FromTxid);
+                        break;
+                    default:
+                        var from = request.FromCase == ReadRequest.FromOneofCase.FromDlsn ? request.FromDlsn.ToCore("from_dlsn") : CoreDlsn.Initial;
+                        if (last is not null && from > last.Dlsn)
+                        {
+                            return;
+                        }
+
+                        start = request.FromCase == ReadRequest.FromOneofCase.FromDlsn ? ReadPosition.FromDlsn(from) : ReadPosition.Earliest;
+                        break;
+                }
+
+                await using var reader = await reads.OpenAsync(log, start, ct);
+                await StreamRecordsAsync(reader, request, last, responses, ct);
+            }
+            finally
+            {
+                if (subscriberLock is not null)
+                {
+                    await ReleaseSubscriberLockAsync(subscriberLock);
                 }
             }
 
@@ -377,6 +337,79 @@ internal sealed partial class DistributedLogProxyService
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>How long a subscriber's read lock outlives a proxy that died holding it.</summary>
+    private static readonly TimeSpan SubscriberLockTtl = TimeSpan.FromSeconds(10);
+
+    /// <summary>Sends the reader's records until the count, the end of the log or (without follow) <paramref name="last"/>.</summary>
+    private static async Task StreamRecordsAsync(FanoutReader reader, ReadRequest request, LogRecordWithDlsn? last,
+        IServerStreamWriter<ReadResponse> responses, CancellationToken ct)
+    {
+        long remaining = request.Count > 0 ? request.Count : long.MaxValue;
+        while (remaining > 0)
+        {
+            IReadOnlyList<LogRecordWithDlsn> batch;
+            try
+            {
+                batch = await reader.ReadAsync((int)Math.Min(remaining, MaxRecordsPerReadResponse), ct);
+            }
+            catch (LogEndOfStreamException)
+            {
+                return;
+            }
+
+            var response = new ReadResponse();
+            long responseBytes = 0;
+            bool atEnd = false;
+            foreach (var record in batch)
+            {
+                if (responseBytes + record.Payload.Length > MaxReadResponseBytes && response.Records.Count > 0)
+                {
+                    // Keep each message well under the gRPC message size limit (records are up to 1 MiB).
+                    await responses.WriteAsync(response, ct);
+                    response = new ReadResponse();
+                    responseBytes = 0;
+                }
+
+                responseBytes += record.Payload.Length;
+                response.Records.Add(new ReadRecord
+                {
+                    Dlsn = record.Dlsn.ToWire(),
+                    Txid = record.TxId,
+                    SequenceId = record.SequenceId,
+                    PositionWithinSegment = record.PositionWithinSegment,
+                    Payload = UnsafeByteOperations.UnsafeWrap(record.Payload),
+                });
+                remaining--;
+                if ((last is not null && record.Dlsn >= last.Dlsn) || remaining == 0)
+                {
+                    atEnd = true;
+                    break;
+                }
+            }
+
+            await responses.WriteAsync(response, ct);
+            if (atEnd)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Releases a subscriber's read lock; a metadata deadline on the way is a retryable store error, not a cancellation.</summary>
+    private static async Task ReleaseSubscriberLockAsync(IAsyncDisposable readLock)
+    {
+        try
+        {
+            await readLock.DisposeAsync();
+        }
+        catch (OperationCanceledException e)
+        {
+            // No caller token here: the lock's lease expires on its own.
+            throw new MetadataStoreUnavailableException(
+                $"Releasing the subscriber's read lock failed: the metadata store did not answer in time ({e.Message}).", outcomeUnknown: true, e);
         }
     }
 

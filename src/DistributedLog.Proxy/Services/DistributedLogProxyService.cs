@@ -9,6 +9,7 @@ using DistributedLog.Protocol.Records;
 using DistributedLog.Proxy.Hosting;
 using DistributedLog.Proxy.Limits;
 using DistributedLog.Proxy.Ownership;
+using DistributedLog.Proxy.Reads;
 using DistributedLog.Proxy.Registration;
 using DistributedLog.Readers;
 using Google.Protobuf;
@@ -30,6 +31,7 @@ internal sealed partial class DistributedLogProxyService(
     ProxyOptions options,
     ProxyMetrics metrics,
     RateLimiter proxyLimiter,
+    ReadFanout reads,
     ILogger<DistributedLogProxyService> logger) : DistributedLogProxy.DistributedLogProxyBase
 {
     /// <summary>Most acknowledgements packed into one stream response.</summary>

@@ -215,6 +215,28 @@ public sealed class LogQueries(NamespaceMetadata ns, LedgerClient ledgers)
         return log.MaxTxId == LogRecord.EndOfStreamTxId;
     }
 
+    /// <summary>
+    /// Where the log's readable records start, from metadata only (no bookie read): the first active position (after any
+    /// truncation), whether a truncation mark makes positions before it an error for a reader positioned by DLSN (as
+    /// <see cref="LogReader.OpenAsync"/> decides), and when the log was created (which tells a log from a later one of the
+    /// same name).
+    /// </summary>
+    /// <exception cref="LogNotFoundException">No such log.</exception>
+    public async Task<LogActiveStart> GetActiveStartAsync(string logName, CancellationToken cancellationToken = default)
+    {
+        string name = LogName.Validate(logName);
+        var (log, _) = await ns.GetLogAsync(name, cancellationToken);
+        var listing = await ns.GetSegmentsAsync(name, cancellationToken);
+        var segments = new List<LogSegmentMetadata>(listing.Count);
+        foreach (var (segment, _) in listing)
+        {
+            segments.Add(segment);
+        }
+
+        var first = SegmentReads.FirstActiveDlsn(segments, out bool truncated);
+        return new LogActiveStart(first, truncated, log.CreatedAt);
+    }
+
     private async Task<(string Name, List<LogSegmentMetadata> Segments)> LoadAsync(string logName, CancellationToken cancellationToken)
     {
         string name = LogName.Validate(logName);
@@ -297,3 +319,9 @@ public sealed class LogQueries(NamespaceMetadata ns, LedgerClient ledgers)
     private LogEmptyException Empty(string name) =>
         new($"Log '{name}' in namespace '{ns.Layout.Name}' has no readable user record.");
 }
+
+/// <summary>Where a log's readable records start (see <see cref="LogQueries.GetActiveStartAsync"/>).</summary>
+/// <param name="FirstActive">The first active position: no record before it is readable.</param>
+/// <param name="Truncated">Whether a segment carries a truncation mark (a DLSN before <paramref name="FirstActive"/> is then refused).</param>
+/// <param name="CreatedAt">When the log was created.</param>
+public readonly record struct LogActiveStart(Dlsn FirstActive, bool Truncated, DateTimeOffset CreatedAt);

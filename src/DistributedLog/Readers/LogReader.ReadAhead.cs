@@ -227,6 +227,7 @@ public sealed partial class LogReader
     {
         // Any entry read (user records, or only a commit or keep-alive control record) shows the writer is alive.
         Volatile.Write(ref _lastEntryRead, _time.GetTimestamp());
+        Interlocked.Increment(ref _entriesRead);
         ReadOnlyMemory<byte> memory = entry.Payload;
         ReadOnlySpan<byte> span = memory.Span;
         long lssn = segment.Lssn;

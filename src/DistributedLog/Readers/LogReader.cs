@@ -38,6 +38,7 @@ public sealed partial class LogReader : IAsyncEnumerable<LogRecordWithDlsn>, IAs
     private ExceptionDispatchInfo? _failure;
     private int _disposed;
     private long _lastEntryRead = long.MinValue;
+    private long _entriesRead;
 
     private LogReader(NamespaceMetadata ns, LedgerClient ledgers, IMetadataStore store, string logName, ReadPosition start,
         LogReaderOptions options, List<LogSegmentMetadata> segments, StartPlan plan)
@@ -60,6 +61,12 @@ public sealed partial class LogReader : IAsyncEnumerable<LogRecordWithDlsn>, IAs
 
     /// <summary>Where the reader was asked to start.</summary>
     public ReadPosition StartPosition { get; }
+
+    /// <summary>
+    /// Entries the read-ahead has fetched from the bookies so far (control-only entries such as commits and keep-alives
+    /// included; the reads that position a reader by txid are not).
+    /// </summary>
+    public long EntriesRead => Volatile.Read(ref _entriesRead);
 
     /// <summary>
     /// Opens a reader of <paramref name="logName"/> at <paramref name="start"/>. The position is resolved against the

@@ -47,8 +47,10 @@ internal sealed class InProcessProxies : IAsyncDisposable
     }
 
     /// <summary>The settings tests start from: a free port, a short ownership TTL.</summary>
-    public static ProxyOptions Options(int maxLogs = 10_000, RateLimitOptions? perLog = null, RateLimitOptions? perProxy = null) => new()
+    public static ProxyOptions Options(int maxLogs = 10_000, RateLimitOptions? perLog = null, RateLimitOptions? perProxy = null,
+        long readCacheBytes = 4L << 20) => new()
     {
+        ReadCacheBytes = readCacheBytes,
         Port = 0,
         OwnershipTtl = TimeSpan.FromSeconds(2),
         MaxLogs = maxLogs,
