@@ -35,7 +35,9 @@ internal sealed class LogSegmentWriter : ILedgerAddCallback
     private long _bytes;
     private long _lastEntryId = -1;
     private long _lastSlotId = -1;
-    private bool _lastEntryIsUser;
+    // A user entry was acknowledged and no entry has been sent since: the LAC that makes it visible is on no bookie yet.
+    // (Every entry sent carries the ledger's LAC, which covers every entry acknowledged to this writer.)
+    private bool _ackedNotPublished;
     private bool _flushArmed;
     private int _userInFlight;
     private Exception? _error;
@@ -176,16 +178,21 @@ internal sealed class LogSegmentWriter : ILedgerAddCallback
         await FlushAsync(cancellationToken);
         lock (_gate)
         {
-            if (_completing || _error is not null || (!_lastEntryIsUser && _buffer.Count == 0))
+            if (_completing || _error is not null)
             {
                 return;
             }
 
-            TransmitLocked();
-            _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.ControlPayload, _position);
-            TransmitLocked(user: false);
+            if (_ackedNotPublished)
+            {
+                TransmitLocked();
+                _buffer.TryAdd(_lastTxId, LogRecordFlags.Control, LogRecord.ControlPayload, _position);
+                TransmitLocked(user: false);
+            }
         }
 
+        // Also when nothing was sent here: an entry sent since the first flush (an eager send on an acknowledgement) may
+        // be the one whose LAC covers what was acknowledged before the call.
         await FlushAsync(cancellationToken);
     }
 
@@ -339,14 +346,17 @@ internal sealed class LogSegmentWriter : ILedgerAddCallback
     {
         lock (_gate)
         {
-            // Nothing written since the last user entry: make it visible to readers with a control record.
-            if (_completing || _error is not null || !_lastEntryIsUser || _buffer.Count > 0 || _inFlight.Count > 0)
+            // Nothing written for a while: make the last user entries visible to readers with a control record once they
+            // are acknowledged (until then, look again later).
+            bool unpublished = _ackedNotPublished || _userInFlight > 0 || _buffer.Count > 0;
+            if (_completing || _error is not null || !unpublished)
             {
-                if (_lastEntryIsUser && !_completing && _error is null)
-                {
-                    _commitTimer.Change(_options.CommitDelay, Timeout.InfiniteTimeSpan);
-                }
+                return;
+            }
 
+            if (_buffer.Count > 0 || _inFlight.Count > 0)
+            {
+                _commitTimer.Change(_options.CommitDelay, Timeout.InfiniteTimeSpan);
                 return;
             }
 
@@ -370,7 +380,7 @@ internal sealed class LogSegmentWriter : ILedgerAddCallback
         _bufferWrites = new List<PendingWrite>(Math.Max(4, writes.Count));
         var slotStarts = _bufferSlotStarts;
         _bufferSlotStarts = null;
-        _lastEntryIsUser = user;
+        _ackedNotPublished = false; // this entry carries the ledger's LAC past every entry acknowledged so far
         var transmitted = new Transmitted(writes, slots, user) { SlotStarts = slotStarts };
         // The entry is sealed straight into the ledger's pooled buffer it is sent from (no copy on its way to the bookies);
         // the ledger calls OnAddCompleted for each entry in entry order, never from inside this call.
@@ -441,6 +451,11 @@ internal sealed class LogSegmentWriter : ILedgerAddCallback
             {
                 _lastEntryId = entryId;
                 _lastSlotId = entry.Slots - 1;
+                if (entry.IsUser)
+                {
+                    _ackedNotPublished = true;
+                }
+
                 var writes = entry.Writes;
                 var starts = entry.SlotStarts;
                 for (int i = 0; i < writes.Count; i++)
@@ -454,7 +469,7 @@ internal sealed class LogSegmentWriter : ILedgerAddCallback
                 {
                     TransmitLocked();
                 }
-                else if (_options.CommitOnIdle && _buffer.Count == 0 && _userInFlight == 0 && _lastEntryIsUser && !_completing)
+                else if (_options.CommitOnIdle && _buffer.Count == 0 && _userInFlight == 0 && _ackedNotPublished && !_completing)
                 {
                     // Everything written is acknowledged and nothing follows: a control record carries the LAC to the bookies
                     // now, so tailing readers see the last entries one round trip later instead of after the commit delay.

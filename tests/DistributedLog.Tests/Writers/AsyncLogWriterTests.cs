@@ -40,6 +40,39 @@ public abstract class AsyncLogWriterTests() : ClusterTestBase("writers")
     }
 
     [Fact]
+    public async Task A_commit_while_an_entry_is_in_flight_leaves_no_acknowledged_record_invisible()
+    {
+        // The defect (found by the read fan-out tests): a commit sent its control record while a user entry was still in
+        // flight, so that control carried the LAC before the entry; the entry's acknowledgement then sent no control of its
+        // own ("the last entry sent was a control"), and the record stayed invisible to readers for good — later commits
+        // saw nothing to do. Every acknowledged record must become visible without further writes.
+        var log = await NewLogAsync("commit-in-flight");
+        await using var writer = await log.OpenWriterAsync();
+        for (int round = 0; round < 20; round++)
+        {
+            long first = round * 3L;
+            var a = writer.WriteAsync(Record(first));
+            var b = writer.WriteAsync(Record(first + 1)); // buffered while the first is in flight, sent when it is acknowledged
+            var commit = writer.CommitAsync();
+            var c = writer.WriteAsync(Record(first + 2));
+            await a;
+            await b;
+            await c;
+            await commit;
+
+            int expected = (round + 1) * 3;
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            List<LogRecordWithDlsn> visible;
+            while ((visible = await ReadAllAsync(log)).Count < expected && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.Equal(Enumerable.Range(0, expected).Select(i => (long)i), visible.Select(r => r.TxId));
+        }
+    }
+
+    [Fact]
     public async Task Writes_get_ordered_dlsns_and_the_segment_completes_on_close()
     {
         var log = await NewLogAsync("basic");
