@@ -65,7 +65,9 @@ public sealed class UserBenchTests(SandboxFixture fixture)
     [InlineData("max-rate-1-topic-1-partition-1p-1c-100b.yaml", 1)]
     public async Task Omb_runs_the_bundled_workload_files(string file, int logs)
     {
-        var summary = BenchJson.Summary(await Sandbox.RunAsync("bench", "omb", BenchJson.Workload(file), "--duration", "0.5", "--warmup", "0.25", "--json"));
+        // Long enough that consumers see records inside the measured window even on a loaded 2-core machine (16 tailing
+        // readers starting at once took ~0.8 s to deliver the first records in one CI rehearsal).
+        var summary = BenchJson.Summary(await Sandbox.RunAsync("bench", "omb", BenchJson.Workload(file), "--duration", "3", "--warmup", "1", "--json"));
         string text = summary.GetRawText();
         Assert.Equal(logs, summary.GetProperty("logs").GetInt32());
         Assert.Equal(0, summary.GetProperty("errors").GetInt64());
