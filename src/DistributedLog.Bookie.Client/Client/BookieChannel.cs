@@ -178,7 +178,10 @@ internal sealed class BookieChannel : IAsyncDisposable
 
         if (!queued)
         {
-            Fail(request, StatusCode.BookieUnavailable);
+            // The connection broke between the check above and the queueing: fail the add on the thread pool, never inside
+            // this call (the caller may hold its own lock and expects outcomes only through later callbacks).
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.channel.Fail(s.request, StatusCode.BookieUnavailable), (channel: this, request),
+                preferLocal: false);
         }
     }
 
